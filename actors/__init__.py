@@ -1,0 +1,1 @@
+"""Ray actors: thin shells around plain Python classes that tests drive without Ray."""

@@ -1,0 +1,74 @@
+"""DeclarationStore as a Ray actor: one per cluster, named, restarted when it dies.
+
+Calls are retried on the restarted actor (max_task_retries); that is safe because
+every write carries an idempotency key, so a retry of a write that reached Redis
+before the crash returns the first record instead of a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ray
+from ray.util import metrics
+
+from actors.store import DeclarationStore
+from domain.records import Stored, Write
+from domain.settings import Settings
+
+ACTOR_NAME = "declaration-store"
+NAMESPACE = "dichte"
+LATENCY_BOUNDARIES_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.25, max_concurrency=4096)
+class DeclarationStoreActor:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        s = Settings(**settings)
+        if not s.redis_url:
+            raise ValueError("DeclarationStoreActor needs a resolved redis_url")
+        self._store = DeclarationStore(
+            s.redis_url, key_prefix=s.redis_key_prefix,
+            idempotency_window_s=s.idempotency_window_hours * 3600)
+        self._write_seconds = metrics.Histogram(
+            "dichte_store_write_seconds", description="Declaration write latency in the store "
+            "actor, queueing and the Redis round trip included", boundaries=LATENCY_BOUNDARIES_S)
+
+    async def submit(self, write: Write) -> Stored:
+        start = time.perf_counter()
+        try:
+            return await self._store.submit(write)
+        finally:
+            self._write_seconds.observe(time.perf_counter() - start)
+
+    async def get(self, declaration_id: str) -> str | None:
+        return await self._store.get(declaration_id)
+
+    async def ping(self) -> bool:
+        return await self._store.ping()
+
+
+def get_or_create_store_actor(settings: dict[str, Any]) -> Any:
+    """The cluster's one store actor, created by whichever caller comes first."""
+    return DeclarationStoreActor.options(  # type: ignore[attr-defined]
+        name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+    ).remote(settings)
+
+
+class ActorDeclarationGateway:
+    """What the API awaits: the store actor behind a handle."""
+
+    def __init__(self, actor: Any) -> None:
+        self._actor = actor
+
+    async def submit(self, write: Write) -> Stored:
+        result: Stored = await self._actor.submit.remote(write)
+        return result
+
+    async def get(self, declaration_id: str) -> str | None:
+        result: str | None = await self._actor.get.remote(declaration_id)
+        return result
+
+    async def ping(self) -> bool:
+        return bool(await self._actor.ping.remote())

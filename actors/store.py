@@ -1,0 +1,131 @@
+"""DeclarationStore: durable, idempotent declaration writes to Redis, plain asyncio.
+
+Writes are group-committed: calls that arrive while a batch is in flight are sent
+together in one pipeline, so many concurrent submits cost a few round trips.
+Each write is one Lua script, atomic on the server: it either finds the
+idempotency key and returns the first record's id, or writes the record, its
+indexes, the daily counter and the IOC outbox entry together. A call returns
+only after Redis has executed the script (and, with appendfsync always, synced it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import redis.asyncio as aioredis
+
+from domain.errors import DomainError
+from domain.records import Stored, Write
+
+_SUBMIT = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[7], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'declaration', 'id', ARGV[1])
+return false
+"""
+
+OUTBOX_MAXLEN = 1_000_000
+
+
+class DeclarationStore:
+    def __init__(self, redis_url: str, *, key_prefix: str = "dichte",
+                 idempotency_window_s: int = 86_400, max_batch: int = 512) -> None:
+        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._prefix = key_prefix
+        self._window = idempotency_window_s
+        self._max_batch = max_batch
+        self._script = self._redis.register_script(_SUBMIT)
+        self._pending: list[tuple[Write, asyncio.Future[Stored]]] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    def record_key(self, declaration_id: str) -> str:
+        return self._key("decl", declaration_id)
+
+    async def submit(self, write: Write) -> Stored:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._pending.append((write, future))
+        self._wake.set()
+        return await future
+
+    async def get(self, declaration_id: str) -> str | None:
+        value: str | None = await self._redis.get(self.record_key(declaration_id))
+        return value
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._redis.aclose()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[Write, asyncio.Future[Stored]]]) -> None:
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for w, _ in batch:
+                await self._script(
+                    keys=[self._key("idem", w.idempotency_key), self.record_key(w.declaration_id),
+                          self._key("decl", "by_doc", w.document_hash),
+                          self._key("stats", "declarations_by_day"), self._key("outbox", "ioc")],
+                    args=[w.declaration_id, w.record_json, self._window, w.created_at, w.day,
+                          OUTBOX_MAXLEN, w.content_hash],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+            replays = {i: r.split(":", 1) for i, r in enumerate(results) if r}
+            earlier = {}
+            if replays:
+                ids = [v[0] for v in replays.values()]
+                earlier = dict(zip(ids, await self._redis.mget([self.record_key(i) for i in ids]),
+                                   strict=True))
+        except Exception as exc:  # Redis down or refused: every caller in the batch hears it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(store_unavailable(exc))
+            return
+        for i, (w, future) in enumerate(batch):
+            if future.done():
+                continue
+            if i not in replays:
+                future.set_result(Stored(w.record_json, created=True))
+                continue
+            first_id, first_hash = replays[i]
+            if first_hash != w.content_hash:
+                future.set_exception(DomainError.single(
+                    "Idempotency-Key", "idempotency_key_reused",
+                    "Khóa Idempotency-Key đã được dùng cho một tờ khai khác.",
+                    "This Idempotency-Key was already used for a different declaration.",
+                    status=409))
+            elif earlier.get(first_id) is None:
+                future.set_exception(store_unavailable(RuntimeError("record missing")))
+            else:
+                future.set_result(Stored(earlier[first_id], created=False))
+
+
+def store_unavailable(exc: BaseException) -> DomainError:
+    return DomainError.single(
+        "store", "store_unavailable",
+        "Hệ thống lưu trữ tạm thời không khả dụng, vui lòng thử lại.",
+        f"Storage is temporarily unavailable, please retry ({type(exc).__name__}).",
+        status=503)

@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI routers, the error model, pages. Rules live in `domain`."""

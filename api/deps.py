@@ -1,0 +1,56 @@
+"""Dependencies shared by the routers, as Annotated aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, Header, Request
+
+from api.metrics import ApiMetrics
+from domain.errors import DomainError
+from domain.records import Stored, Write
+from domain.tokens import StaffClaims, verify_staff
+
+
+class DeclarationGateway(Protocol):
+    """The store as the API sees it: a Ray actor in Serve, the plain store elsewhere."""
+
+    async def submit(self, write: Write) -> Stored: ...
+
+    async def get(self, declaration_id: str) -> str | None: ...
+
+    async def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    declarations: DeclarationGateway
+    signing_key: Ed25519PrivateKey
+    metrics: ApiMetrics
+    qr_ttl: timedelta
+
+
+def _context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.context
+    return ctx
+
+
+Context = Annotated[ApiContext, Depends(_context)]
+
+
+def _staff(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> StaffClaims:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise DomainError.single("Authorization", "unauthorized",
+                                 "Cần mã nhân viên (Authorization: Bearer ...).",
+                                 "A staff bearer token is required (Authorization: Bearer ...).",
+                                 status=401)
+    try:
+        return verify_staff(ctx.signing_key.public_key(), authorization[len("Bearer "):])
+    except DomainError as e:
+        raise DomainError(e.errors, status=401) from None
+
+
+Staff = Annotated[StaffClaims, Depends(_staff)]

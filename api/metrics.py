@@ -1,0 +1,70 @@
+"""What the API reports. Inside Ray the numbers go to `ray.util.metrics` (see
+`serving.metrics`); a plain uvicorn process uses prometheus_client below."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class ApiMetrics(Protocol):
+    def declaration(self, outcome: str) -> None:
+        """outcome: created | replayed | rejected | failed"""
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None: ...
+
+
+class NoMetrics:
+    def declaration(self, outcome: str) -> None:
+        pass
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        pass
+
+
+class PrometheusMetrics:
+    """For processes that are not Ray workers (the plain uvicorn deployment)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self._declarations = Counter("dichte_declarations", "Declarations by outcome",
+                                     ["outcome"])
+        self._latency = Histogram("dichte_request_latency_seconds", "HTTP request latency",
+                                  ["route", "method", "status"])
+
+    def declaration(self, outcome: str) -> None:
+        self._declarations.labels(outcome).inc()
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self._latency.labels(route, method, str(status)).observe(seconds)
+
+
+class RequestTiming:
+    """ASGI middleware: one latency observation per request, labelled by route template
+    (not the raw path, which would explode label cardinality with ids)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.request(route, scope["method"], status, time.perf_counter() - start)

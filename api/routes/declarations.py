@@ -1,0 +1,114 @@
+"""Health declarations: public submit, staff read, and the declaration's QR code."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel
+
+from api.deps import ApiContext, Context, Staff
+from domain.declaration import DeclarationCreate, check_declaration, today_in_vietnam
+from domain.errors import DomainError
+from domain.records import DeclarationRecord, can_read
+from domain.tokens import sign_qr
+
+router = APIRouter(prefix="/declarations", tags=["declarations"])
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class DeclarationReceipt(BaseModel):
+    id: str
+    created_at: datetime
+    qr_token: str
+    expires_at: datetime
+    qr_svg_url: str
+    qr_png_url: str
+
+
+class DeclarationPublic(DeclarationReceipt):
+    declaration: DeclarationCreate
+
+
+def _receipt(ctx: ApiContext, record: DeclarationRecord) -> dict[str, Any]:
+    claims = record.qr_claims(ctx.qr_ttl)
+    base = f"/api/v1/declarations/{record.id}"
+    return {
+        "id": record.id, "created_at": record.created_at, "qr_token": sign_qr(ctx.signing_key, claims),
+        "expires_at": datetime.fromtimestamp(claims.expires_at, UTC),
+        "qr_svg_url": f"{base}/qr.svg", "qr_png_url": f"{base}/qr.png",
+    }
+
+
+def _not_found() -> DomainError:
+    return DomainError.single("id", "not_found", "Không tìm thấy tờ khai.",
+                              "No such declaration.", status=404)
+
+
+async def _load(ctx: ApiContext, declaration_id: str) -> DeclarationRecord:
+    if not _ID.match(declaration_id):
+        raise _not_found()
+    raw = await ctx.declarations.get(declaration_id)
+    if raw is None:
+        raise _not_found()
+    return DeclarationRecord.model_validate_json(raw)
+
+
+@router.post("", status_code=201, response_model=DeclarationReceipt,
+             responses={200: {"description": "A retry: the first record, unchanged"}})
+async def submit_declaration(
+    body: DeclarationCreate, ctx: Context, response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    errors = check_declaration(body, today_in_vietnam())
+    if errors:
+        ctx.metrics.declaration("rejected")
+        raise DomainError(errors)
+    try:
+        stored = await ctx.declarations.submit(DeclarationRecord.new(body).to_write(idempotency_key))
+    except DomainError:
+        ctx.metrics.declaration("failed")
+        raise
+    record = DeclarationRecord.model_validate_json(stored.record_json)
+    if not stored.created:
+        response.status_code = 200
+    ctx.metrics.declaration("created" if stored.created else "replayed")
+    return _receipt(ctx, record)
+
+
+@router.get("/{declaration_id}", response_model=DeclarationPublic)
+async def read_declaration(declaration_id: str, ctx: Context, staff: Staff) -> dict[str, Any]:
+    record = await _load(ctx, declaration_id)
+    if not can_read(staff, record):
+        raise DomainError.single("id", "forbidden",
+                                 "Tờ khai này nằm ngoài địa bàn của bạn.",
+                                 "This declaration is outside your area.", status=403)
+    return {**_receipt(ctx, record), "declaration": record.declaration}
+
+
+def _qr(ctx: ApiContext, record: DeclarationRecord) -> segno.QRCode:
+    # Error correction M: survives a scratched phone screen, stays small enough to scan fast.
+    return segno.make_qr(sign_qr(ctx.signing_key, record.qr_claims(ctx.qr_ttl)), error="m")
+
+
+@router.get("/{declaration_id}/qr.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}}})
+async def declaration_qr_svg(declaration_id: str, ctx: Context) -> Response:
+    """Public: the id is 128 random bits, so knowing it is the permission."""
+    buf = io.BytesIO()
+    _qr(ctx, await _load(ctx, declaration_id)).save(buf, kind="svg", scale=6, border=4,
+                                                    xmldecl=False)
+    return Response(buf.getvalue(), media_type="image/svg+xml")
+
+
+@router.get("/{declaration_id}/qr.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+async def declaration_qr_png(declaration_id: str, ctx: Context) -> Response:
+    buf = io.BytesIO()
+    _qr(ctx, await _load(ctx, declaration_id)).save(buf, kind="png", scale=8, border=4)
+    return Response(buf.getvalue(), media_type="image/png")

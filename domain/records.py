@@ -1,0 +1,84 @@
+"""What the store keeps for a declaration, and who may read it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.declaration import VIETNAM_TZ, DeclarationCreate
+from domain.identity import document_hash
+from domain.tokens import QrClaims, Role, StaffClaims
+
+
+@dataclass(frozen=True)
+class Write:
+    """One declaration for the store, prepared by the caller (validated, id assigned)."""
+
+    declaration_id: str
+    record_json: str
+    idempotency_key: str
+    content_hash: str
+    document_hash: str  # hex
+    created_at: int  # unix seconds
+    day: str  # YYYY-MM-DD in Vietnam time, for the daily counter
+
+
+@dataclass(frozen=True)
+class Stored:
+    record_json: str
+    created: bool  # False: an earlier record with the same idempotency key
+
+
+class DeclarationRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str  # 32 hex characters (128 random bits: unguessable, so a QR link is a capability)
+    created_at: datetime
+    declaration: DeclarationCreate
+
+    @classmethod
+    def new(cls, declaration: DeclarationCreate, now: datetime | None = None) -> DeclarationRecord:
+        return cls(id=secrets.token_hex(16),
+                   created_at=(now or datetime.now(UTC)).replace(microsecond=0),
+                   declaration=declaration.normalized())
+
+    def to_write(self, idempotency_key: str | None) -> Write:
+        """Without an Idempotency-Key header the content itself is the key, so the same
+        body resubmitted inside the window returns the first record."""
+        content_hash = self.declaration.content_hash()
+        key = f"h:{hashlib.sha256(idempotency_key.encode()).hexdigest()}" if idempotency_key \
+            else f"c:{content_hash}"
+        d = self.declaration
+        return Write(
+            declaration_id=self.id, record_json=self.model_dump_json(), idempotency_key=key,
+            content_hash=content_hash,
+            document_hash=document_hash(d.document_type, d.document_number).hex(),
+            created_at=int(self.created_at.timestamp()),
+            day=self.created_at.astimezone(VIETNAM_TZ).date().isoformat(),
+        )
+
+    def qr_claims(self, ttl: timedelta) -> QrClaims:
+        issued = int(self.created_at.timestamp())
+        d = self.declaration
+        return QrClaims(self.id, document_hash(d.document_type, d.document_number), issued,
+                        issued + int(ttl.total_seconds()))
+
+
+def can_read(staff: StaffClaims, record: DeclarationRecord) -> bool:
+    """Commune staff see residents of their commune; a health centre the communes it
+    serves; the province its residents and everyone travelling into it."""
+    d = record.declaration
+    match staff.role:
+        case Role.NATIONAL:
+            return True
+        case Role.PROVINCE:
+            return staff.unit in (d.residence.province_code, d.going_to.province_code)
+        case Role.HEALTH_CENTRE:
+            return d.residence.commune_code in staff.communes
+        case Role.COMMUNE:
+            return d.residence.commune_code == staff.unit
+    return False

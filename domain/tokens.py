@@ -1,0 +1,163 @@
+"""Ed25519-signed tokens.
+
+* QR token: what a citizen's QR code carries. Compact binary (105 bytes, 140
+  characters) so the QR stays small and a phone camera reads it from a windscreen;
+  a checkpoint verifies it offline with the public key alone.
+* Staff token: a bearer token naming a role and an administrative unit.
+
+Each kind signs under its own context prefix, so a signature of one kind can never
+be replayed as the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from domain.errors import DomainError
+
+QR_PREFIX = "DT1."
+STAFF_PREFIX = "DTS1."
+_QR_CONTEXT = b"dichte/qr/v1:"
+_STAFF_CONTEXT = b"dichte/staff/v1:"
+_QR_LAYOUT = struct.Struct(">B16s16sII")  # version, declaration id, document hash, iat, exp
+_QR_VERSION = 1
+_SIGNATURE_BYTES = 64
+CLOCK_SKEW_SECONDS = 300
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _token_error(code: str, vi: str, en: str, status: int = 400) -> DomainError:
+    return DomainError.single("token", code, vi, en, status)
+
+
+def _malformed(what: str) -> DomainError:
+    return _token_error("token_malformed", f"Mã không đúng định dạng ({what}).",
+                        f"The token is malformed ({what}).")
+
+
+def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        raise _token_error("token_bad_signature", "Chữ ký của mã không hợp lệ (mã giả hoặc đã bị sửa).",
+                           "The token's signature is not valid (forged or altered).") from None
+
+
+def _check_time(issued_at: int, expires_at: int, now: datetime | None) -> None:
+    t = int((now or datetime.now(UTC)).timestamp())
+    if t >= expires_at:
+        expired = datetime.fromtimestamp(expires_at, UTC).isoformat()
+        raise _token_error("token_expired", f"Mã đã hết hạn lúc {expired}.",
+                           f"The token expired at {expired}.", status=410)
+    if issued_at > t + CLOCK_SKEW_SECONDS:
+        raise _token_error("token_not_yet_valid", "Mã được cấp ở tương lai.",
+                           "The token is issued in the future.")
+
+
+@dataclass(frozen=True)
+class QrClaims:
+    declaration_id: str  # 32 hex characters
+    document_hash: bytes  # 16 bytes
+    issued_at: int  # unix seconds
+    expires_at: int
+
+    def as_public_dict(self) -> dict[str, object]:
+        return {
+            "declaration_id": self.declaration_id,
+            "document_hash": self.document_hash.hex(),
+            "issued_at": datetime.fromtimestamp(self.issued_at, UTC).isoformat(),
+            "expires_at": datetime.fromtimestamp(self.expires_at, UTC).isoformat(),
+        }
+
+
+def sign_qr(key: Ed25519PrivateKey, claims: QrClaims) -> str:
+    payload = _QR_LAYOUT.pack(_QR_VERSION, bytes.fromhex(claims.declaration_id),
+                              claims.document_hash, claims.issued_at, claims.expires_at)
+    return QR_PREFIX + _b64e(payload + key.sign(_QR_CONTEXT + payload))
+
+
+def verify_qr(public_key: Ed25519PublicKey, token: str, now: datetime | None = None) -> QrClaims:
+    """Offline verification: needs only the public key. Raises DomainError saying why."""
+    token = token.strip()
+    if not token.startswith(QR_PREFIX):
+        raise _malformed(f"expected prefix {QR_PREFIX}")
+    try:
+        raw = _b64d(token[len(QR_PREFIX):])
+    except (binascii.Error, ValueError):
+        raise _malformed("not base64url") from None
+    if len(raw) != _QR_LAYOUT.size + _SIGNATURE_BYTES:
+        raise _malformed("wrong length")
+    payload, signature = raw[: _QR_LAYOUT.size], raw[_QR_LAYOUT.size:]
+    version, decl_id, doc_hash, iat, exp = _QR_LAYOUT.unpack(payload)
+    if version != _QR_VERSION:
+        raise _malformed(f"unknown version {version}")
+    _verify(public_key, signature, _QR_CONTEXT + payload)
+    _check_time(iat, exp, now)
+    return QrClaims(decl_id.hex(), doc_hash, iat, exp)
+
+
+class Role(StrEnum):
+    COMMUNE = "commune"  # a commune health station: unit = commune code
+    HEALTH_CENTRE = "health_centre"  # a regional health centre: the communes it serves
+    PROVINCE = "province"  # the provincial CDC / department: unit = province code
+    NATIONAL = "national"  # Ministry level: everything
+
+
+@dataclass(frozen=True)
+class StaffClaims:
+    role: Role
+    unit: int
+    subject: str
+    issued_at: int
+    expires_at: int
+    communes: tuple[int, ...] = field(default=())
+
+
+def sign_staff(key: Ed25519PrivateKey, claims: StaffClaims) -> str:
+    body = json.dumps({
+        "role": claims.role.value, "unit": claims.unit, "sub": claims.subject,
+        "iat": claims.issued_at, "exp": claims.expires_at, "communes": list(claims.communes),
+    }, separators=(",", ":")).encode()
+    return f"{STAFF_PREFIX}{_b64e(body)}.{_b64e(key.sign(_STAFF_CONTEXT + body))}"
+
+
+def verify_staff(public_key: Ed25519PublicKey, token: str,
+                 now: datetime | None = None) -> StaffClaims:
+    if not token.startswith(STAFF_PREFIX) or token.count(".") != 2:
+        raise _malformed(f"expected {STAFF_PREFIX}<claims>.<signature>")
+    body_text, sig_text = token[len(STAFF_PREFIX):].split(".")
+    try:
+        body, signature = _b64d(body_text), _b64d(sig_text)
+    except (binascii.Error, ValueError):
+        raise _malformed("not base64url") from None
+    _verify(public_key, signature, _STAFF_CONTEXT + body)
+    try:
+        c = json.loads(body)
+        claims = StaffClaims(Role(c["role"]), int(c["unit"]), str(c["sub"]), int(c["iat"]),
+                             int(c["exp"]), tuple(int(x) for x in c.get("communes", [])))
+    except (ValueError, KeyError, TypeError):
+        raise _malformed("claims") from None
+    _check_time(claims.issued_at, claims.expires_at, now)
+    return claims

@@ -1,0 +1,1 @@
+"""Ray Serve applications and the launcher that `make run` uses."""

@@ -1,0 +1,93 @@
+"""What `dichte run` (and so `make run`) starts, in order, and stops in reverse:
+embedded Redis (when no URL is set) -> Ray (metrics on the export port) -> Serve
+HTTP on 127.0.0.1 -> the declaration application. Everything stops on SIGINT or
+SIGTERM, leaving nothing running."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domain.keys import load_signing_key
+from domain.settings import Settings
+from serving.embedded_redis import EmbeddedRedis
+
+APP_NAME = "dichte"
+
+
+def deployment_options(serve_config: Path, app_name: str = APP_NAME) -> dict[str, dict[str, Any]]:
+    """Per-deployment options from the Serve config YAML, keyed by deployment name."""
+    config = yaml.safe_load(serve_config.read_text())
+    for app in config.get("applications", []):
+        if app.get("name") == app_name:
+            return {d.pop("name"): d for d in app.get("deployments", [])}
+    raise ValueError(f"{serve_config} has no application named {app_name!r}")
+
+
+def _enable_fast_ingress() -> None:
+    # Read by Serve's controller and proxies when they start: set before ray.init.
+    os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[Settings]:
+    """Start everything; yields the settings actually in force (the Redis URL resolved)."""
+    with contextlib.ExitStack() as stack:
+        if not settings.redis_url:
+            redis = EmbeddedRedis(settings.data_dir, strict_durability=settings.strict_durability)
+            settings = settings.model_copy(update={"redis_url": redis.start()})
+            stack.callback(redis.stop)
+        load_signing_key(settings)  # create the development key once, before any replica
+        if settings.fast_ingress:
+            _enable_fast_ingress()
+
+        import ray
+        from ray import serve
+
+        from serving.ingress import bind_ingress
+
+        ray.init(address=settings.ray_address, namespace="dichte", include_dashboard=False,
+                 _metrics_export_port=settings.metrics_port, log_to_driver=False)
+        stack.callback(ray.shutdown)
+        serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+        if settings.ray_address:
+            # A shared cluster outlives us: take our application away. A local Ray is
+            # stopped whole by ray.shutdown (serve.shutdown would wait 30 s on replicas
+            # that HAProxy keeps connections open to).
+            stack.callback(serve.shutdown)
+        options = deployment_options(settings.serve_config)
+        serve.run(bind_ingress(settings, options.get("DeclarationIngress")), name=APP_NAME,
+                  route_prefix="/")
+        yield settings
+
+
+def supervise(command: list[str]) -> int:
+    """Run `command` in a new session; forward SIGINT/SIGTERM to it as SIGTERM; return
+    its exit status."""
+    child = subprocess.Popen(command, start_new_session=True)
+
+    def forward(*_: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    return child.wait()
+
+
+def wait_for_stop_signal(on_ready: Callable[[], None] | None = None) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if on_ready:
+        on_ready()
+    stop.wait()

@@ -1,0 +1,51 @@
+"""Shared fixtures: real Redis servers (embedded, and DICHTE_REDIS_URL when set)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from serving.embedded_redis import EmbeddedRedis
+
+# Taken out of the environment so that no Settings() built by a test picks it up by
+# accident; tests that want the external server ask for it through `redis_url`.
+EXTERNAL_REDIS_URL = os.environ.pop("DICHTE_REDIS_URL", None)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("var"))
+    server.start()
+    yield server
+    server.stop()
+
+
+REDIS_KINDS = ["embedded", "external"]
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_url(request: pytest.FixtureRequest, embedded_redis: EmbeddedRedis) -> str:
+    if request.param == "embedded":
+        return embedded_redis.url
+    if not EXTERNAL_REDIS_URL:
+        pytest.skip("DICHTE_REDIS_URL is not set: no external Redis to test against")
+    redis.Redis.from_url(EXTERNAL_REDIS_URL).ping()
+    return EXTERNAL_REDIS_URL
+
+
+@pytest.fixture
+def key_prefix(redis_url: str) -> Iterator[str]:
+    """A fresh key space per test, removed afterwards (the external server is shared)."""
+    prefix = f"dichte-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
