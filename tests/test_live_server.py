@@ -1,0 +1,309 @@
+"""`dichte run` as a newcomer starts it (embedded Redis, Ray, Serve with the HAProxy
+ingress), driven over real HTTP on 127.0.0.1 and from headless Chromium; the last
+test stops it with SIGTERM and checks that nothing is left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import psutil
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from domain.tokens import sign_qr, verify_qr
+from tests.factories import declaration, distinct_declaration
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    base: str
+    metrics: str
+    env: dict[str, str]
+    data_dir: Path
+    log: Path
+
+    def staff_token(self, role: str, unit: int) -> str:
+        out = subprocess.run([sys.executable, "-m", "serving.cli", "token", "--role", role,
+                              "--unit", str(unit)], env=self.env, cwd=ROOT, check=True,
+                             capture_output=True, text=True)
+        return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("live") / "var"
+    port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
+    env.update(DICHTE_DATA_DIR=str(data_dir), DICHTE_HTTP_PORT=str(port),
+               DICHTE_METRICS_PORT=str(metrics_port),
+               RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
+               RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()))
+    log = data_dir.parent / "run.log"
+    # What `make run` runs, in the same way: the supervisor that forwards signals.
+    process = subprocess.Popen([sys.executable, "-m", "serving.cli", "run"], cwd=ROOT, env=env,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    live = LiveServer(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}",
+                      env, data_dir, log)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{live.base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"dichte run did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield live
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        yield client
+
+
+def only_error(response: httpx.Response, status: int) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"errors"}
+    (error,) = body["errors"]
+    assert set(error) == {"field", "code", "message_vi", "message_en"}
+    return error  # type: ignore[no-any-return]
+
+
+def test_health_and_openapi(http: httpx.Client) -> None:
+    assert http.get("/healthz").json() == {"status": "ok", "store": True}
+    paths = http.get("/openapi.json").json()["paths"]
+    assert "/api/v1/declarations" in paths
+    assert "/api/v1/qr/verify" in paths
+
+
+def test_submit_read_back_and_verify(server: LiveServer, http: httpx.Client) -> None:
+    body = distinct_declaration()
+    created = http.post("/api/v1/declarations", json=body)
+    assert created.status_code == 201, created.text
+    receipt = created.json()
+
+    verified = http.post("/api/v1/qr/verify", json={"token": receipt["qr_token"]})
+    assert verified.status_code == 200
+    assert verified.json()["claims"]["declaration_id"] == receipt["id"]
+
+    assert only_error(http.get(f"/api/v1/declarations/{receipt['id']}"), 401)["code"] == \
+        "unauthorized"
+    province = {"Authorization": f"Bearer {server.staff_token('province', 44)}"}
+    read = http.get(f"/api/v1/declarations/{receipt['id']}", headers=province)
+    assert read.status_code == 200
+    assert read.json()["declaration"]["full_name"] == body["full_name"]
+    assert read.json()["qr_token"] == receipt["qr_token"]
+    other_commune = {"Authorization": f"Bearer {server.staff_token('commune', 1)}"}
+    assert only_error(http.get(f"/api/v1/declarations/{receipt['id']}",
+                               headers=other_commune), 403)["code"] == "forbidden"
+
+
+def published_public_key(http: httpx.Client) -> Ed25519PublicKey:
+    key = load_pem_public_key(http.get("/api/v1/qr/public-key").json()["pem"].encode())
+    assert isinstance(key, Ed25519PublicKey)
+    return key
+
+
+def test_checkpoint_verifies_offline_with_the_public_key(http: httpx.Client) -> None:
+    receipt = http.post("/api/v1/declarations", json=distinct_declaration()).json()
+    claims = verify_qr(published_public_key(http), receipt["qr_token"])
+    assert claims.declaration_id == receipt["id"]
+
+
+def test_the_png_qr_scans_back_to_the_token(http: httpx.Client) -> None:
+    receipt = http.post("/api/v1/declarations", json=distinct_declaration()).json()
+    png = http.get(receipt["qr_png_url"])
+    assert png.headers["content-type"] == "image/png"
+    image = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    assert text == receipt["qr_token"]
+    svg = http.get(receipt["qr_svg_url"])
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert svg.text.lstrip().startswith("<svg")
+
+
+def test_a_retry_returns_the_first_record(http: httpx.Client) -> None:
+    body = distinct_declaration()
+    first = http.post("/api/v1/declarations", json=body)
+    again = http.post("/api/v1/declarations", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+
+    key = {"Idempotency-Key": f"retry-{time.time_ns()}"}
+    one = http.post("/api/v1/declarations", json=distinct_declaration(), headers=key)
+    two = http.post("/api/v1/declarations", json=distinct_declaration(), headers=key)
+    assert one.status_code == 201
+    assert only_error(two, 409)["code"] == "idempotency_key_reused"
+
+
+def test_forged_and_malformed_tokens_say_why(http: httpx.Client) -> None:
+    receipt = http.post("/api/v1/declarations", json=distinct_declaration()).json()
+    record_claims = verify_qr(published_public_key(http), receipt["qr_token"])
+    forged = sign_qr(Ed25519PrivateKey.generate(), record_claims)
+    assert only_error(http.post("/api/v1/qr/verify", json={"token": forged}), 400)["code"] == \
+        "token_bad_signature"
+    assert only_error(http.post("/api/v1/qr/verify", json={"token": "DT1.abc"}), 400)["code"] \
+        == "token_malformed"
+
+
+def test_bad_input_gets_4xx_in_one_shape_and_loses_nothing(server: LiveServer,
+                                                           http: httpx.Client) -> None:
+    kept = http.post("/api/v1/declarations", json=distinct_declaration()).json()
+
+    bad_cccd = only_error(http.post("/api/v1/declarations",
+                                    json=declaration(document_number="045091123456")), 422)
+    assert (bad_cccd["field"], bad_cccd["code"]) == ("document_number",
+                                                    "cccd_birth_year_mismatch")
+    malformed = only_error(http.post("/api/v1/declarations", content=b'{"full_name": "An"',
+                                     headers={"content-type": "application/json"}), 400)
+    assert malformed["code"] == "malformed_json"
+    huge = declaration(full_name="A" * 90)
+    huge["symptoms"] = {"other": "x" * 200_000}
+    assert only_error(http.post("/api/v1/declarations", json=huge), 413)["code"] == \
+        "body_too_large"
+    missing = http.post("/api/v1/declarations", json={"full_name": "An"})
+    assert missing.status_code == 422
+    assert {e["field"] for e in missing.json()["errors"]} >= {"document_number", "phone"}
+    assert only_error(http.get("/api/v1/declarations/not-an-id/qr.svg"), 404)["code"] == \
+        "not_found"
+    assert only_error(http.get(f"/api/v1/declarations/{'0' * 32}/qr.png"), 404)["code"] == \
+        "not_found"
+
+    province = {"Authorization": f"Bearer {server.staff_token('province', 44)}"}
+    assert http.get(f"/api/v1/declarations/{kept['id']}", headers=province).status_code == 200
+
+
+def test_metrics_are_scrapable_in_prometheus_text(server: LiveServer, http: httpx.Client) -> None:
+    http.post("/api/v1/declarations", json=distinct_declaration())
+    deadline = time.monotonic() + 90
+    text = ""
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{server.metrics}/metrics", timeout=10).text
+        if 'ray_dichte_declarations_total{' in text and "ray_dichte_store_write_seconds" in text:
+            break
+        time.sleep(2)
+    created = [line for line in text.splitlines()
+               if line.startswith("ray_dichte_declarations_total{") and 'outcome="created"' in line]
+    assert created, text[-2000:]
+    assert float(created[0].rsplit(" ", 1)[1]) >= 1
+    assert "ray_dichte_request_latency_seconds_bucket{" in text
+    assert "ray_dichte_store_write_seconds_bucket{" in text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (/usr/bin/chromium); `make test` installs it "
+                    "as root, or: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def fill_form(page, body: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    page.fill("#full_name", body["full_name"])
+    page.select_option("#document_type", body["document_type"])
+    page.fill("#document_number", body["document_number"])
+    page.fill("#date_of_birth", body["date_of_birth"])
+    page.select_option("#sex", body["sex"])
+    page.fill("#phone", body["phone"])
+    page.wait_for_function("document.querySelectorAll('#residence_province option').length > 30")
+    page.select_option("#residence_province", str(body["residence"]["province_code"]))
+    page.wait_for_function("document.querySelectorAll('#residence_commune option').length > 1")
+    page.select_option("#residence_commune", str(body["residence"]["commune_code"]))
+    page.fill("#residence_street", body["residence"]["street"])
+    page.select_option("#from_province", str(body["coming_from"]["province_code"]))
+    page.select_option("#to_province", str(body["going_to"]["province_code"]))
+    page.select_option("#vehicle_type", body["vehicle"]["type"])
+    page.fill("#vehicle_plate", body["vehicle"]["plate"])
+    page.check("input[name=cough]")
+
+
+@pytest.mark.browser
+def test_phone_page_declares_and_shows_the_qr(server: LiveServer, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto(server.base + "/")
+    assert page.locator("h1").inner_text() == "Khai báo y tế"
+    fill_form(page, distinct_declaration())
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    page.wait_for_function("document.getElementById('qr').naturalWidth > 0")
+    declaration_id = page.locator("#declaration_id").inner_text()
+    assert len(declaration_id) == 32
+    page.screenshot(path=str(tmp_path / "declared.png"), full_page=True)
+    # The QR on screen is the declaration's: the image the page shows scans to its token.
+    svg_url = page.locator("#qr").get_attribute("src")
+    assert svg_url == f"/api/v1/declarations/{declaration_id}/qr.svg"
+    page.close()
+
+
+@pytest.mark.browser
+def test_phone_page_explains_a_bad_cccd_next_to_the_field(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto(server.base + "/")
+    body = distinct_declaration()
+    body["document_number"] = "045091" + body["document_number"][6:]  # year digits say 1991
+    fill_form(page, body)
+    page.click("#submit")
+    message = page.locator('.field[data-field="document_number"] .err')
+    message.wait_for(state="visible", timeout=30_000)
+    assert "năm sinh" in message.inner_text()
+    page.click("#lang")
+    assert "birth year" in message.inner_text()
+    assert page.locator("#result").is_hidden()
+    page.close()
+
+
+def test_sigterm_stops_everything(server: LiveServer) -> None:
+    """Last: the launcher stops Ray, Serve, HAProxy and Redis, leaving nothing running."""
+    launcher = psutil.Process(server.process.pid)
+    family = [launcher, *launcher.children(recursive=True)]
+    names = {p.name() for p in family}
+    assert any("redis-server" in n for n in names), names
+    assert any("raylet" in n for n in names), names
+    port = int(server.base.rsplit(":", 1)[1])
+
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(60) == 0
+    gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], \
+        f"left running: {[(p.pid, p.name()) for p in alive]}"
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the HTTP port still answers"
+    assert not (server.data_dir / "redis" / "redis.sock").exists()
+    print(f"stopped in {time.monotonic() - started:.1f} s")
