@@ -13,6 +13,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from actors.batching import GroupCommit
 from actors.store import DeclarationStore
 from domain.records import Stored, Write
 from domain.settings import Settings
@@ -36,9 +37,16 @@ class DeclarationStoreActor:
             "actor, queueing and the Redis round trip included", boundaries=LATENCY_BOUNDARIES_S)
 
     async def submit(self, write: Write) -> Stored:
+        (result,) = await self.submit_many([write])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def submit_many(self, writes: list[Write]) -> list[Stored | BaseException]:
+        """Many writes in one actor call: the ingress batches to spare the per-call cost."""
         start = time.perf_counter()
         try:
-            return await self._store.submit(write)
+            return await self._store.submit_many(writes)
         finally:
             self._write_seconds.observe(time.perf_counter() - start)
 
@@ -57,14 +65,19 @@ def get_or_create_store_actor(settings: dict[str, Any]) -> Any:
 
 
 class ActorDeclarationGateway:
-    """What the API awaits: the store actor behind a handle."""
+    """What the API awaits: the store actor behind a handle. Concurrent submits from
+    one replica travel together in one actor call (a call costs ~1 ms of CPU)."""
 
     def __init__(self, actor: Any) -> None:
         self._actor = actor
+        self._writes: GroupCommit[Write, Stored] = GroupCommit(self._send, max_batch=256)
+
+    async def _send(self, writes: list[Write]) -> list[Stored | BaseException]:
+        results: list[Stored | BaseException] = await self._actor.submit_many.remote(writes)
+        return results
 
     async def submit(self, write: Write) -> Stored:
-        result: Stored = await self._actor.submit.remote(write)
-        return result
+        return await self._writes.submit(write)
 
     async def get(self, declaration_id: str) -> str | None:
         result: str | None = await self._actor.get.remote(declaration_id)

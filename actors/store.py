@@ -1,7 +1,8 @@
 """DeclarationStore: durable, idempotent declaration writes to Redis, plain asyncio.
 
-Writes are group-committed: calls that arrive while a batch is in flight are sent
-together in one pipeline, so many concurrent submits cost a few round trips.
+Writes are group-committed (actors.batching): calls that arrive while a batch is in
+flight are sent together in one pipeline, so many concurrent submits cost a few
+round trips.
 Each write is one Lua script, atomic on the server: it either finds the
 idempotency key and returns the first record's id, or writes the record, its
 indexes, the daily counter and the IOC outbox entry together. A call returns
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import redis.asyncio as aioredis
+
+from actors.batching import GroupCommit
 
 from domain.errors import DomainError
 from domain.records import Stored, Write
@@ -37,11 +40,8 @@ class DeclarationStore:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self._prefix = key_prefix
         self._window = idempotency_window_s
-        self._max_batch = max_batch
         self._script = self._redis.register_script(_SUBMIT)
-        self._pending: list[tuple[Write, asyncio.Future[Stored]]] = []
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[Write, Stored] = GroupCommit(self._write_batch, max_batch)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
@@ -50,12 +50,10 @@ class DeclarationStore:
         return self._key("decl", declaration_id)
 
     async def submit(self, write: Write) -> Stored:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, future))
-        self._wake.set()
-        return await future
+        return await self._writes.submit(write)
+
+    async def submit_many(self, writes: list[Write]) -> list[Stored | BaseException]:
+        return await asyncio.gather(*(self.submit(w) for w in writes), return_exceptions=True)
 
     async def get(self, declaration_id: str) -> str | None:
         value: str | None = await self._redis.get(self.record_key(declaration_id))
@@ -65,25 +63,13 @@ class DeclarationStore:
         return bool(await self._redis.ping())
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await self._writes.close()
         await self._redis.aclose()
 
-    async def _flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                await self._flush(batch)
-
-    async def _flush(self, batch: list[tuple[Write, asyncio.Future[Stored]]]) -> None:
+    async def _write_batch(self, batch: list[Write]) -> list[Stored | BaseException]:
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for w, _ in batch:
+            for w in batch:
                 await self._script(
                     keys=[self._key("idem", w.idempotency_key), self.record_key(w.declaration_id),
                           self._key("decl", "by_doc", w.document_hash),
@@ -94,33 +80,31 @@ class DeclarationStore:
                 )
             results = await pipe.execute()
             replays = {i: r.split(":", 1) for i, r in enumerate(results) if r}
-            earlier = {}
+            earlier: dict[str, str | None] = {}
             if replays:
                 ids = [v[0] for v in replays.values()]
                 earlier = dict(zip(ids, await self._redis.mget([self.record_key(i) for i in ids]),
                                    strict=True))
         except Exception as exc:  # Redis down or refused: every caller in the batch hears it
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(store_unavailable(exc))
-            return
-        for i, (w, future) in enumerate(batch):
-            if future.done():
-                continue
-            if i not in replays:
-                future.set_result(Stored(w.record_json, created=True))
-                continue
-            first_id, first_hash = replays[i]
-            if first_hash != w.content_hash:
-                future.set_exception(DomainError.single(
-                    "Idempotency-Key", "idempotency_key_reused",
-                    "Khóa Idempotency-Key đã được dùng cho một tờ khai khác.",
-                    "This Idempotency-Key was already used for a different declaration.",
-                    status=409))
-            elif earlier.get(first_id) is None:
-                future.set_exception(store_unavailable(RuntimeError("record missing")))
-            else:
-                future.set_result(Stored(earlier[first_id], created=False))
+            return [store_unavailable(exc)] * len(batch)
+        return [self._answer(w, replays.get(i), earlier) for i, w in enumerate(batch)]
+
+    @staticmethod
+    def _answer(w: Write, replay: list[str] | None,
+                earlier: dict[str, str | None]) -> Stored | BaseException:
+        if replay is None:
+            return Stored(w.record_json, created=True)
+        first_id, first_hash = replay
+        if first_hash != w.content_hash:
+            return DomainError.single(
+                "Idempotency-Key", "idempotency_key_reused",
+                "Khóa Idempotency-Key đã được dùng cho một tờ khai khác.",
+                "This Idempotency-Key was already used for a different declaration.",
+                status=409)
+        first = earlier.get(first_id)
+        if first is None:
+            return store_unavailable(RuntimeError("record missing"))
+        return Stored(first, created=False)
 
 
 def store_unavailable(exc: BaseException) -> DomainError:

@@ -33,7 +33,8 @@ class ApiContext:
     qr_ttl: timedelta
 
 
-def _context(request: Request) -> ApiContext:
+async def _context(request: Request) -> ApiContext:
+    # async: a plain def dependency would be sent to the thread pool on every request
     ctx: ApiContext = request.app.state.context
     return ctx
 
@@ -41,7 +42,7 @@ def _context(request: Request) -> ApiContext:
 Context = Annotated[ApiContext, Depends(_context)]
 
 
-def _staff(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> StaffClaims:
+async def _staff(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> StaffClaims:
     if not authorization or not authorization.startswith("Bearer "):
         raise DomainError.single("Authorization", "unauthorized",
                                  "Cần mã nhân viên (Authorization: Bearer ...).",

@@ -7,7 +7,6 @@ applies, returning every problem at once so the citizen fixes them in one go.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -145,9 +144,8 @@ class DeclarationCreate(Strict):
 
     def content_hash(self) -> str:
         """Same content, same hash: a resubmitted body is recognised as a retry."""
-        canonical = json.dumps(self.normalized().model_dump(mode="json"), sort_keys=True,
-                               ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        # pydantic writes fields in declaration order: a canonical form without sorting.
+        return hashlib.sha256(self.normalized().model_dump_json().encode()).hexdigest()
 
 
 def today_in_vietnam(now: datetime | None = None) -> date:

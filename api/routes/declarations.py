@@ -35,14 +35,14 @@ class DeclarationPublic(DeclarationReceipt):
     declaration: DeclarationCreate
 
 
-def _receipt(ctx: ApiContext, record: DeclarationRecord) -> dict[str, Any]:
+def _receipt(ctx: ApiContext, record: DeclarationRecord) -> DeclarationReceipt:
     claims = record.qr_claims(ctx.qr_ttl)
     base = f"/api/v1/declarations/{record.id}"
-    return {
-        "id": record.id, "created_at": record.created_at, "qr_token": sign_qr(ctx.signing_key, claims),
-        "expires_at": datetime.fromtimestamp(claims.expires_at, UTC),
-        "qr_svg_url": f"{base}/qr.svg", "qr_png_url": f"{base}/qr.png",
-    }
+    return DeclarationReceipt(
+        id=record.id, created_at=record.created_at, qr_token=sign_qr(ctx.signing_key, claims),
+        expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+        qr_svg_url=f"{base}/qr.svg", qr_png_url=f"{base}/qr.png",
+    )
 
 
 def _not_found() -> DomainError:
@@ -60,25 +60,28 @@ async def _load(ctx: ApiContext, declaration_id: str) -> DeclarationRecord:
 
 
 @router.post("", status_code=201, response_model=DeclarationReceipt,
-             responses={200: {"description": "A retry: the first record, unchanged"}})
+             responses={200: {"description": "A retry: the first record, unchanged",
+                              "model": DeclarationReceipt}})
 async def submit_declaration(
-    body: DeclarationCreate, ctx: Context, response: Response,
+    body: DeclarationCreate, ctx: Context,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> Response:
     errors = check_declaration(body, today_in_vietnam())
     if errors:
         ctx.metrics.declaration("rejected")
         raise DomainError(errors)
+    record = DeclarationRecord.new(body)
     try:
-        stored = await ctx.declarations.submit(DeclarationRecord.new(body).to_write(idempotency_key))
+        stored = await ctx.declarations.submit(record.to_write(idempotency_key))
     except DomainError:
         ctx.metrics.declaration("failed")
         raise
-    record = DeclarationRecord.model_validate_json(stored.record_json)
-    if not stored.created:
-        response.status_code = 200
+    if not stored.created:  # a retry: answer with the first record
+        record = DeclarationRecord.model_validate_json(stored.record_json)
     ctx.metrics.declaration("created" if stored.created else "replayed")
-    return _receipt(ctx, record)
+    # Serialised here, once, by pydantic's own encoder (the hot path of the system).
+    return Response(_receipt(ctx, record).model_dump_json(), media_type="application/json",
+                    status_code=201 if stored.created else 200)
 
 
 @router.get("/{declaration_id}", response_model=DeclarationPublic)
@@ -88,7 +91,7 @@ async def read_declaration(declaration_id: str, ctx: Context, staff: Staff) -> d
         raise DomainError.single("id", "forbidden",
                                  "Tờ khai này nằm ngoài địa bàn của bạn.",
                                  "This declaration is outside your area.", status=403)
-    return {**_receipt(ctx, record), "declaration": record.declaration}
+    return {**_receipt(ctx, record).model_dump(), "declaration": record.declaration}
 
 
 def _qr(ctx: ApiContext, record: DeclarationRecord) -> segno.QRCode:
