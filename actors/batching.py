@@ -48,7 +48,8 @@ class GroupCommit(Generic[Item, Result]):
                 del self._pending[: self._max_batch]
                 try:
                     results: Sequence[Result | BaseException] = await self._flush(
-                        [item for item, _ in batch])
+                        [item for item, _ in batch]
+                    )
                 except Exception as exc:  # the whole batch failed: every caller hears it
                     results = [exc] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):

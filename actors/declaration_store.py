@@ -23,18 +23,26 @@ NAMESPACE = "dichte"
 LATENCY_BOUNDARIES_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.25, max_concurrency=4096)
+# Restarted without limit and calls retried: safe because writes are idempotent.
+@ray.remote(  # type: ignore[call-overload]
+    max_restarts=-1, max_task_retries=-1, num_cpus=0.25, max_concurrency=4096
+)
 class DeclarationStoreActor:
     def __init__(self, settings: dict[str, Any]) -> None:
         s = Settings(**settings)
         if not s.redis_url:
             raise ValueError("DeclarationStoreActor needs a resolved redis_url")
         self._store = DeclarationStore(
-            s.redis_url, key_prefix=s.redis_key_prefix,
-            idempotency_window_s=s.idempotency_window_hours * 3600)
+            s.redis_url,
+            key_prefix=s.redis_key_prefix,
+            idempotency_window_s=s.idempotency_window_hours * 3600,
+        )
         self._write_seconds = metrics.Histogram(
-            "dichte_store_write_seconds", description="Declaration write latency in the store "
-            "actor, queueing and the Redis round trip included", boundaries=LATENCY_BOUNDARIES_S)
+            "dichte_store_write_seconds",
+            description="Declaration write latency in the store "
+            "actor, queueing and the Redis round trip included",
+            boundaries=LATENCY_BOUNDARIES_S,
+        )
 
     async def submit(self, write: Write) -> Stored:
         (result,) = await self.submit_many([write])
@@ -60,7 +68,10 @@ class DeclarationStoreActor:
 def get_or_create_store_actor(settings: dict[str, Any]) -> Any:
     """The cluster's one store actor, created by whichever caller comes first."""
     return DeclarationStoreActor.options(  # type: ignore[attr-defined]
-        name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+        name=ACTOR_NAME,
+        namespace=NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
     ).remote(settings)
 
 

@@ -12,11 +12,10 @@ only after Redis has executed the script (and, with appendfsync always, synced i
 from __future__ import annotations
 
 import asyncio
-import contextlib
+
 import redis.asyncio as aioredis
 
 from actors.batching import GroupCommit
-
 from domain.errors import DomainError
 from domain.records import Stored, Write
 
@@ -35,8 +34,14 @@ OUTBOX_MAXLEN = 1_000_000
 
 
 class DeclarationStore:
-    def __init__(self, redis_url: str, *, key_prefix: str = "dichte",
-                 idempotency_window_s: int = 86_400, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        key_prefix: str = "dichte",
+        idempotency_window_s: int = 86_400,
+        max_batch: int = 512,
+    ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self._prefix = key_prefix
         self._window = idempotency_window_s
@@ -56,8 +61,8 @@ class DeclarationStore:
         return await asyncio.gather(*(self.submit(w) for w in writes), return_exceptions=True)
 
     async def get(self, declaration_id: str) -> str | None:
-        value: str | None = await self._redis.get(self.record_key(declaration_id))
-        return value
+        value = await self._redis.get(self.record_key(declaration_id))
+        return None if value is None else str(value)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
@@ -71,11 +76,22 @@ class DeclarationStore:
             pipe = self._redis.pipeline(transaction=False)
             for w in batch:
                 await self._script(
-                    keys=[self._key("idem", w.idempotency_key), self.record_key(w.declaration_id),
-                          self._key("decl", "by_doc", w.document_hash),
-                          self._key("stats", "declarations_by_day"), self._key("outbox", "ioc")],
-                    args=[w.declaration_id, w.record_json, self._window, w.created_at, w.day,
-                          OUTBOX_MAXLEN, w.content_hash],
+                    keys=[
+                        self._key("idem", w.idempotency_key),
+                        self.record_key(w.declaration_id),
+                        self._key("decl", "by_doc", w.document_hash),
+                        self._key("stats", "declarations_by_day"),
+                        self._key("outbox", "ioc"),
+                    ],
+                    args=[
+                        w.declaration_id,
+                        w.record_json,
+                        self._window,
+                        w.created_at,
+                        w.day,
+                        OUTBOX_MAXLEN,
+                        w.content_hash,
+                    ],
                     client=pipe,
                 )
             results = await pipe.execute()
@@ -83,24 +99,29 @@ class DeclarationStore:
             earlier: dict[str, str | None] = {}
             if replays:
                 ids = [v[0] for v in replays.values()]
-                earlier = dict(zip(ids, await self._redis.mget([self.record_key(i) for i in ids]),
-                                   strict=True))
+                values = await self._redis.mget([self.record_key(i) for i in ids])
+                earlier = {
+                    i: None if v is None else str(v) for i, v in zip(ids, values, strict=True)
+                }
         except Exception as exc:  # Redis down or refused: every caller in the batch hears it
             return [store_unavailable(exc)] * len(batch)
         return [self._answer(w, replays.get(i), earlier) for i, w in enumerate(batch)]
 
     @staticmethod
-    def _answer(w: Write, replay: list[str] | None,
-                earlier: dict[str, str | None]) -> Stored | BaseException:
+    def _answer(
+        w: Write, replay: list[str] | None, earlier: dict[str, str | None]
+    ) -> Stored | BaseException:
         if replay is None:
             return Stored(w.record_json, created=True)
         first_id, first_hash = replay
         if first_hash != w.content_hash:
             return DomainError.single(
-                "Idempotency-Key", "idempotency_key_reused",
+                "Idempotency-Key",
+                "idempotency_key_reused",
                 "Khóa Idempotency-Key đã được dùng cho một tờ khai khác.",
                 "This Idempotency-Key was already used for a different declaration.",
-                status=409)
+                status=409,
+            )
         first = earlier.get(first_id)
         if first is None:
             return store_unavailable(RuntimeError("record missing"))
@@ -109,7 +130,9 @@ class DeclarationStore:
 
 def store_unavailable(exc: BaseException) -> DomainError:
     return DomainError.single(
-        "store", "store_unavailable",
+        "store",
+        "store_unavailable",
         "Hệ thống lưu trữ tạm thời không khả dụng, vui lòng thử lại.",
         f"Storage is temporarily unavailable, please retry ({type(exc).__name__}).",
-        status=503)
+        status=503,
+    )

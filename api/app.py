@@ -25,18 +25,27 @@ async def _health(ctx: Context) -> JSONResponse:
         ok = await ctx.declarations.ping()
     except Exception:
         ok = False
-    return JSONResponse({"status": "ok" if ok else "degraded", "store": ok},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "store": ok}, status_code=200 if ok else 503
+    )
 
 
-def create_app(settings: Settings, declarations_gateway: DeclarationGateway,
-               signing_key: Ed25519PrivateKey, metrics: ApiMetrics | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    declarations_gateway: DeclarationGateway,
+    signing_key: Ed25519PrivateKey,
+    metrics: ApiMetrics | None = None,
+) -> FastAPI:
     metrics = metrics or NoMetrics()
-    app = FastAPI(title="dichte", version="0.1.0",
-                  description="Health declaration, signed QR codes and epidemiological "
-                              "management for a province.")
-    app.state.context = ApiContext(declarations_gateway, signing_key, metrics,
-                                   timedelta(hours=settings.qr_token_ttl_hours))
+    app = FastAPI(
+        title="dichte",
+        version="0.1.0",
+        description="Health declaration, signed QR codes and epidemiological "
+        "management for a province.",
+    )
+    app.state.context = ApiContext(
+        declarations_gateway, signing_key, metrics, timedelta(hours=settings.qr_token_ttl_hours)
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestTiming, metrics=metrics)

@@ -42,14 +42,19 @@ async def _context(request: Request) -> ApiContext:
 Context = Annotated[ApiContext, Depends(_context)]
 
 
-async def _staff(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> StaffClaims:
+async def _staff(
+    ctx: Context, authorization: Annotated[str | None, Header()] = None
+) -> StaffClaims:
     if not authorization or not authorization.startswith("Bearer "):
-        raise DomainError.single("Authorization", "unauthorized",
-                                 "Cần mã nhân viên (Authorization: Bearer ...).",
-                                 "A staff bearer token is required (Authorization: Bearer ...).",
-                                 status=401)
+        raise DomainError.single(
+            "Authorization",
+            "unauthorized",
+            "Cần mã nhân viên (Authorization: Bearer ...).",
+            "A staff bearer token is required (Authorization: Bearer ...).",
+            status=401,
+        )
     try:
-        return verify_staff(ctx.signing_key.public_key(), authorization[len("Bearer "):])
+        return verify_staff(ctx.signing_key.public_key(), authorization[len("Bearer ") :])
     except DomainError as e:
         raise DomainError(e.errors, status=401) from None
 

@@ -59,13 +59,25 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errs = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errs):
-        return one_error(400, "body", "malformed_json", "Nội dung gửi lên không phải JSON hợp lệ.",
-                         "The request body is not valid JSON.")
-    return error_response(422, [
-        FieldError(_field_path(tuple(e.get("loc", ()))), e.get("type", "invalid"),
-                   _VI.get(e.get("type", ""), "Giá trị không hợp lệ."), str(e.get("msg", "")))
-        for e in errs
-    ])
+        return one_error(
+            400,
+            "body",
+            "malformed_json",
+            "Nội dung gửi lên không phải JSON hợp lệ.",
+            "The request body is not valid JSON.",
+        )
+    return error_response(
+        422,
+        [
+            FieldError(
+                _field_path(tuple(e.get("loc", ()))),
+                e.get("type", "invalid"),
+                _VI.get(e.get("type", ""), "Giá trị không hợp lệ."),
+                str(e.get("msg", "")),
+            )
+            for e in errs
+        ],
+    )
 
 
 def _domain_error(_: Request, exc: Exception) -> JSONResponse:
@@ -79,8 +91,7 @@ _HTTP_CODES = {
     404: ("not_found", "Không tìm thấy.", "Not found."),
     405: ("method_not_allowed", "Phương thức không được hỗ trợ.", "Method not allowed."),
     413: ("body_too_large", "Dữ liệu gửi lên quá lớn.", "The request body is too large."),
-    415: ("unsupported_media_type", "Kiểu dữ liệu không được hỗ trợ.",
-          "Unsupported media type."),
+    415: ("unsupported_media_type", "Kiểu dữ liệu không được hỗ trợ.", "Unsupported media type."),
 }
 
 
@@ -92,8 +103,13 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return one_error(500, "request", "internal_error", "Lỗi hệ thống, vui lòng thử lại.",
-                     "Internal error, please retry.")
+    return one_error(
+        500,
+        "request",
+        "internal_error",
+        "Lỗi hệ thống, vui lòng thử lại.",
+        "Internal error, please retry.",
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -135,5 +151,10 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         code, vi, en = _HTTP_CODES[413]
-        await one_error(413, "body", code, f"{vi} (tối đa {self.limit} byte)",
-                        f"{en} (at most {self.limit} bytes)")(scope, receive, send)
+        await one_error(
+            413,
+            "body",
+            code,
+            f"{vi} (tối đa {self.limit} byte)",
+            f"{en} (at most {self.limit} bytes)",
+        )(scope, receive, send)

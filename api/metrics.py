@@ -30,10 +30,10 @@ class PrometheusMetrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Histogram
 
-        self._declarations = Counter("dichte_declarations", "Declarations by outcome",
-                                     ["outcome"])
-        self._latency = Histogram("dichte_request_latency_seconds", "HTTP request latency",
-                                  ["route", "method", "status"])
+        self._declarations = Counter("dichte_declarations", "Declarations by outcome", ["outcome"])
+        self._latency = Histogram(
+            "dichte_request_latency_seconds", "HTTP request latency", ["route", "method", "status"]
+        )
 
     def declaration(self, outcome: str) -> None:
         self._declarations.labels(outcome).inc()

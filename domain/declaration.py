@@ -99,8 +99,17 @@ class Symptoms(Strict):
     other: Text = ""
 
     def any(self) -> bool:
-        return any((self.fever, self.cough, self.shortness_of_breath, self.sore_throat,
-                    self.loss_of_taste_smell, self.fatigue, bool(self.other)))
+        return any(
+            (
+                self.fever,
+                self.cough,
+                self.shortness_of_breath,
+                self.sore_throat,
+                self.loss_of_taste_smell,
+                self.fatigue,
+                bool(self.other),
+            )
+        )
 
 
 class Exposure(Strict):
@@ -136,11 +145,13 @@ class DeclarationCreate(Strict):
 
     def normalized(self) -> DeclarationCreate:
         """The stored form: document number without separators, domestic phone form."""
-        return self.model_copy(update={
-            "document_number": normalize_document_number(self.document_number),
-            "phone": normalize_phone(self.phone),
-            "nationality": self.nationality.upper(),
-        })
+        return self.model_copy(
+            update={
+                "document_number": normalize_document_number(self.document_number),
+                "phone": normalize_phone(self.phone),
+                "nationality": self.nationality.upper(),
+            }
+        )
 
     def content_hash(self) -> str:
         """Same content, same hash: a resubmitted body is recognised as a retry."""
@@ -153,19 +164,32 @@ def today_in_vietnam(now: datetime | None = None) -> date:
 
 
 def _future(field: str) -> FieldError:
-    return FieldError(field, "date_in_future", "Ngày không được ở tương lai.",
-                      "The date cannot be in the future.")
+    return FieldError(
+        field, "date_in_future", "Ngày không được ở tương lai.", "The date cannot be in the future."
+    )
 
 
 def _check_place(field: str, place: Place) -> list[FieldError]:
     if place.country.upper() != "VN" or place.province_code is None:
         if place.country.upper() == "VN" and place.province_code is None and not place.detail:
-            return [FieldError(field, "place_required", "Cần tỉnh/thành phố hoặc địa chỉ.",
-                               "Give a province or an address.")]
+            return [
+                FieldError(
+                    field,
+                    "place_required",
+                    "Cần tỉnh/thành phố hoặc địa chỉ.",
+                    "Give a province or an address.",
+                )
+            ]
         return []
     if admin_units.province(place.province_code) is None:
-        return [FieldError(f"{field}.province_code", "province_unknown",
-                           "Mã tỉnh/thành phố không tồn tại.", "Unknown province code.")]
+        return [
+            FieldError(
+                f"{field}.province_code",
+                "province_unknown",
+                "Mã tỉnh/thành phố không tồn tại.",
+                "Unknown province code.",
+            )
+        ]
     return []
 
 
@@ -175,54 +199,96 @@ def check_declaration(d: DeclarationCreate, today: date) -> list[FieldError]:
     if d.date_of_birth > today:
         errors.append(_future("date_of_birth"))
     elif today.year - d.date_of_birth.year > MAX_AGE_YEARS:
-        errors.append(FieldError("date_of_birth", "date_of_birth_implausible",
-                                 "Ngày sinh không hợp lý.", "Implausible date of birth."))
+        errors.append(
+            FieldError(
+                "date_of_birth",
+                "date_of_birth_implausible",
+                "Ngày sinh không hợp lý.",
+                "Implausible date of birth.",
+            )
+        )
     else:
-        errors += check_document(d.document_type, d.document_number, d.nationality,
-                                 d.date_of_birth, d.sex)
+        errors += check_document(
+            d.document_type, d.document_number, d.nationality, d.date_of_birth, d.sex
+        )
     errors += check_phone(d.phone)
 
     if admin_units.province(d.residence.province_code) is None:
-        errors.append(FieldError("residence.province_code", "province_unknown",
-                                 "Mã tỉnh/thành phố không tồn tại.", "Unknown province code."))
+        errors.append(
+            FieldError(
+                "residence.province_code",
+                "province_unknown",
+                "Mã tỉnh/thành phố không tồn tại.",
+                "Unknown province code.",
+            )
+        )
     else:
         owner = admin_units.commune_province(d.residence.commune_code)
         if owner is None:
-            errors.append(FieldError("residence.commune_code", "commune_unknown",
-                                     "Mã xã/phường không tồn tại.", "Unknown commune code."))
+            errors.append(
+                FieldError(
+                    "residence.commune_code",
+                    "commune_unknown",
+                    "Mã xã/phường không tồn tại.",
+                    "Unknown commune code.",
+                )
+            )
         elif owner != d.residence.province_code:
-            errors.append(FieldError(
-                "residence.commune_code", "commune_not_in_province",
-                "Xã/phường không thuộc tỉnh/thành phố đã chọn.",
-                "The commune is not in the province chosen.",
-            ))
+            errors.append(
+                FieldError(
+                    "residence.commune_code",
+                    "commune_not_in_province",
+                    "Xã/phường không thuộc tỉnh/thành phố đã chọn.",
+                    "The commune is not in the province chosen.",
+                )
+            )
     errors += _check_place("coming_from", d.coming_from)
     errors += _check_place("going_to", d.going_to)
 
     if d.vehicle.type in PLATED_VEHICLES:
         plate = d.vehicle.plate.replace(" ", "")
         if not plate:
-            errors.append(FieldError("vehicle.plate", "plate_required",
-                                     "Cần biển số xe.", "The vehicle's plate is required."))
+            errors.append(
+                FieldError(
+                    "vehicle.plate",
+                    "plate_required",
+                    "Cần biển số xe.",
+                    "The vehicle's plate is required.",
+                )
+            )
         elif not _plate_ok(plate):
-            errors.append(FieldError("vehicle.plate", "plate_invalid",
-                                     "Biển số xe không hợp lệ (ví dụ 74A-123.45).",
-                                     "Not a Vietnamese plate (e.g. 74A-123.45)."))
+            errors.append(
+                FieldError(
+                    "vehicle.plate",
+                    "plate_invalid",
+                    "Biển số xe không hợp lệ (ví dụ 74A-123.45).",
+                    "Not a Vietnamese plate (e.g. 74A-123.45).",
+                )
+            )
 
     oldest = today - timedelta(days=TRAVEL_HISTORY_DAYS)
     for i, stop in enumerate(d.travel_history):
         field = f"travel_history.{i}"
         if admin_units.province(stop.province_code) is None:
-            errors.append(FieldError(f"{field}.province_code", "province_unknown",
-                                     "Mã tỉnh/thành phố không tồn tại.", "Unknown province code."))
+            errors.append(
+                FieldError(
+                    f"{field}.province_code",
+                    "province_unknown",
+                    "Mã tỉnh/thành phố không tồn tại.",
+                    "Unknown province code.",
+                )
+            )
         if stop.date > today:
             errors.append(_future(f"{field}.date"))
         elif stop.date < oldest:
-            errors.append(FieldError(
-                f"{field}.date", "travel_date_too_old",
-                f"Chỉ khai lịch trình trong {TRAVEL_HISTORY_DAYS} ngày gần nhất.",
-                f"Travel history covers only the last {TRAVEL_HISTORY_DAYS} days.",
-            ))
+            errors.append(
+                FieldError(
+                    f"{field}.date",
+                    "travel_date_too_old",
+                    f"Chỉ khai lịch trình trong {TRAVEL_HISTORY_DAYS} ngày gần nhất.",
+                    f"Travel history covers only the last {TRAVEL_HISTORY_DAYS} days.",
+                )
+            )
     if d.latest_test is not None and d.latest_test.date > today:
         errors.append(_future("latest_test.date"))
     return errors

@@ -42,19 +42,26 @@ class DeclarationRecord(BaseModel):
 
     @classmethod
     def new(cls, declaration: DeclarationCreate, now: datetime | None = None) -> DeclarationRecord:
-        return cls(id=secrets.token_hex(16),
-                   created_at=(now or datetime.now(UTC)).replace(microsecond=0),
-                   declaration=declaration.normalized())
+        return cls(
+            id=secrets.token_hex(16),
+            created_at=(now or datetime.now(UTC)).replace(microsecond=0),
+            declaration=declaration.normalized(),
+        )
 
     def to_write(self, idempotency_key: str | None) -> Write:
         """Without an Idempotency-Key header the content itself is the key, so the same
         body resubmitted inside the window returns the first record."""
         content_hash = self.declaration.content_hash()
-        key = f"h:{hashlib.sha256(idempotency_key.encode()).hexdigest()}" if idempotency_key \
+        key = (
+            f"h:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
+            if idempotency_key
             else f"c:{content_hash}"
+        )
         d = self.declaration
         return Write(
-            declaration_id=self.id, record_json=self.model_dump_json(), idempotency_key=key,
+            declaration_id=self.id,
+            record_json=self.model_dump_json(),
+            idempotency_key=key,
             content_hash=content_hash,
             document_hash=document_hash(d.document_type, d.document_number).hex(),
             created_at=int(self.created_at.timestamp()),
@@ -64,8 +71,12 @@ class DeclarationRecord(BaseModel):
     def qr_claims(self, ttl: timedelta) -> QrClaims:
         issued = int(self.created_at.timestamp())
         d = self.declaration
-        return QrClaims(self.id, document_hash(d.document_type, d.document_number), issued,
-                        issued + int(ttl.total_seconds()))
+        return QrClaims(
+            self.id,
+            document_hash(d.document_type, d.document_number),
+            issued,
+            issued + int(ttl.total_seconds()),
+        )
 
 
 def can_read(staff: StaffClaims, record: DeclarationRecord) -> bool:

@@ -22,34 +22,57 @@ _DOCUMENTED_SECRETS = {"changethis", "secret", "dev"}
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DICHTE_", extra="forbid")
 
-    mode: Mode = Field(Mode.DEVELOPMENT, description="development generates keys and starts "
-                       "an embedded Redis; production refuses missing or default secrets")
-    data_dir: Path = Field(Path("var"), description="Folder for the embedded Redis (AOF) "
-                           "and the development signing key")
-    redis_url: str | None = Field(None, description="Redis server to use (redis://, "
-                                  "rediss://, unix://); unset starts an embedded one")
-    redis_key_prefix: str = Field("dichte", description="Prefix of every Redis key, so "
-                                  "several deployments can share one server")
-    strict_durability: bool = Field(False, description="appendfsync always instead of "
-                                    "everysec for the embedded Redis")
+    mode: Mode = Field(
+        Mode.DEVELOPMENT,
+        description="development generates keys and starts "
+        "an embedded Redis; production refuses missing or default secrets",
+    )
+    data_dir: Path = Field(
+        Path("var"),
+        description="Folder for the embedded Redis (AOF) and the development signing key",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis server to use (redis://, "
+        "rediss://, unix://); unset starts an embedded one",
+    )
+    redis_key_prefix: str = Field(
+        "dichte",
+        description="Prefix of every Redis key, so several deployments can share one server",
+    )
+    strict_durability: bool = Field(
+        False, description="appendfsync always instead of everysec for the embedded Redis"
+    )
     http_host: str = Field("127.0.0.1", description="Address Serve's HTTP ingress binds")
     http_port: int = Field(8000, description="Port of the API and pages")
     metrics_port: int = Field(8080, description="Port of Ray's Prometheus metrics endpoint")
-    fast_ingress: bool = Field(True, description="Serve's HAProxy ingress "
-                               "(RAY_SERVE_ENABLE_HA_PROXY) instead of the Python proxy: ~10x "
-                               "the requests per second; replicas then listen on all interfaces")
-    ray_address: str | None = Field(None, description="Existing Ray cluster to join "
-                                    "(e.g. 'auto'); unset starts a local Ray")
-    serve_config: Path = Field(Path("cluster/serve_config.yaml"), description="Serve "
-                               "config YAML: replicas, CPUs/GPUs and limits per deployment")
-    signing_key: SecretStr | None = Field(None, description="Ed25519 private key, 32 bytes "
-                                          "base64; required in production")
-    qr_token_ttl_hours: int = Field(14 * 24, gt=0, description="How long a declaration's "
-                                    "QR code stays valid")
-    staff_token_ttl_hours: int = Field(12, gt=0, description="Lifetime of staff tokens "
-                                       "issued by `dichte token`")
-    idempotency_window_hours: int = Field(24, gt=0, description="A resubmitted identical "
-                                          "body within this window returns the first record")
+    fast_ingress: bool = Field(
+        True,
+        description="Serve's HAProxy ingress "
+        "(RAY_SERVE_ENABLE_HA_PROXY) instead of the Python proxy: ~10x "
+        "the requests per second; replicas then listen on all interfaces",
+    )
+    ray_address: str | None = Field(
+        None, description="Existing Ray cluster to join (e.g. 'auto'); unset starts a local Ray"
+    )
+    serve_config: Path = Field(
+        Path("cluster/serve_config.yaml"),
+        description="Serve config YAML: replicas, CPUs/GPUs and limits per deployment",
+    )
+    signing_key: SecretStr | None = Field(
+        None, description="Ed25519 private key, 32 bytes base64; required in production"
+    )
+    qr_token_ttl_hours: int = Field(
+        14 * 24, gt=0, description="How long a declaration's QR code stays valid"
+    )
+    staff_token_ttl_hours: int = Field(
+        12, gt=0, description="Lifetime of staff tokens issued by `dichte token`"
+    )
+    idempotency_window_hours: int = Field(
+        24,
+        gt=0,
+        description="A resubmitted identical body within this window returns the first record",
+    )
     max_body_bytes: int = Field(64 * 1024, gt=0, description="Largest request body accepted")
 
     @model_validator(mode="after")
@@ -57,11 +80,15 @@ class Settings(BaseSettings):
         if self.mode is Mode.PRODUCTION:
             key = self.signing_key.get_secret_value() if self.signing_key else ""
             if not key or key.lower() in _DOCUMENTED_SECRETS:
-                raise ValueError("production mode needs DICHTE_SIGNING_KEY (an Ed25519 key, "
-                                 "32 bytes base64; `dichte keygen` makes one)")
+                raise ValueError(
+                    "production mode needs DICHTE_SIGNING_KEY (an Ed25519 key, "
+                    "32 bytes base64; `dichte keygen` makes one)"
+                )
             if not self.redis_url:
-                raise ValueError("production mode needs DICHTE_REDIS_URL (a managed Redis "
-                                 "with persistence); the embedded server is for development")
+                raise ValueError(
+                    "production mode needs DICHTE_REDIS_URL (a managed Redis "
+                    "with persistence); the embedded server is for development"
+                )
         return self
 
     def for_workers(self) -> dict[str, object]:

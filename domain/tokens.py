@@ -48,8 +48,9 @@ def _token_error(code: str, vi: str, en: str, status: int = 400) -> DomainError:
 
 
 def _malformed(what: str) -> DomainError:
-    return _token_error("token_malformed", f"Mã không đúng định dạng ({what}).",
-                        f"The token is malformed ({what}).")
+    return _token_error(
+        "token_malformed", f"Mã không đúng định dạng ({what}).", f"The token is malformed ({what})."
+    )
 
 
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
@@ -61,19 +62,27 @@ def _verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> N
     try:
         public_key.verify(signature, message)
     except InvalidSignature:
-        raise _token_error("token_bad_signature", "Chữ ký của mã không hợp lệ (mã giả hoặc đã bị sửa).",
-                           "The token's signature is not valid (forged or altered).") from None
+        raise _token_error(
+            "token_bad_signature",
+            "Chữ ký của mã không hợp lệ (mã giả hoặc đã bị sửa).",
+            "The token's signature is not valid (forged or altered).",
+        ) from None
 
 
 def _check_time(issued_at: int, expires_at: int, now: datetime | None) -> None:
     t = int((now or datetime.now(UTC)).timestamp())
     if t >= expires_at:
         expired = datetime.fromtimestamp(expires_at, UTC).isoformat()
-        raise _token_error("token_expired", f"Mã đã hết hạn lúc {expired}.",
-                           f"The token expired at {expired}.", status=410)
+        raise _token_error(
+            "token_expired",
+            f"Mã đã hết hạn lúc {expired}.",
+            f"The token expired at {expired}.",
+            status=410,
+        )
     if issued_at > t + CLOCK_SKEW_SECONDS:
-        raise _token_error("token_not_yet_valid", "Mã được cấp ở tương lai.",
-                           "The token is issued in the future.")
+        raise _token_error(
+            "token_not_yet_valid", "Mã được cấp ở tương lai.", "The token is issued in the future."
+        )
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,13 @@ class QrClaims:
 
 
 def sign_qr(key: Ed25519PrivateKey, claims: QrClaims) -> str:
-    payload = _QR_LAYOUT.pack(_QR_VERSION, bytes.fromhex(claims.declaration_id),
-                              claims.document_hash, claims.issued_at, claims.expires_at)
+    payload = _QR_LAYOUT.pack(
+        _QR_VERSION,
+        bytes.fromhex(claims.declaration_id),
+        claims.document_hash,
+        claims.issued_at,
+        claims.expires_at,
+    )
     return QR_PREFIX + _b64e(payload + key.sign(_QR_CONTEXT + payload))
 
 
@@ -104,12 +118,12 @@ def verify_qr(public_key: Ed25519PublicKey, token: str, now: datetime | None = N
     if not token.startswith(QR_PREFIX):
         raise _malformed(f"expected prefix {QR_PREFIX}")
     try:
-        raw = _b64d(token[len(QR_PREFIX):])
+        raw = _b64d(token[len(QR_PREFIX) :])
     except (binascii.Error, ValueError):
         raise _malformed("not base64url") from None
     if len(raw) != _QR_LAYOUT.size + _SIGNATURE_BYTES:
         raise _malformed("wrong length")
-    payload, signature = raw[: _QR_LAYOUT.size], raw[_QR_LAYOUT.size:]
+    payload, signature = raw[: _QR_LAYOUT.size], raw[_QR_LAYOUT.size :]
     version, decl_id, doc_hash, iat, exp = _QR_LAYOUT.unpack(payload)
     if version != _QR_VERSION:
         raise _malformed(f"unknown version {version}")
@@ -136,18 +150,26 @@ class StaffClaims:
 
 
 def sign_staff(key: Ed25519PrivateKey, claims: StaffClaims) -> str:
-    body = json.dumps({
-        "role": claims.role.value, "unit": claims.unit, "sub": claims.subject,
-        "iat": claims.issued_at, "exp": claims.expires_at, "communes": list(claims.communes),
-    }, separators=(",", ":")).encode()
+    body = json.dumps(
+        {
+            "role": claims.role.value,
+            "unit": claims.unit,
+            "sub": claims.subject,
+            "iat": claims.issued_at,
+            "exp": claims.expires_at,
+            "communes": list(claims.communes),
+        },
+        separators=(",", ":"),
+    ).encode()
     return f"{STAFF_PREFIX}{_b64e(body)}.{_b64e(key.sign(_STAFF_CONTEXT + body))}"
 
 
-def verify_staff(public_key: Ed25519PublicKey, token: str,
-                 now: datetime | None = None) -> StaffClaims:
+def verify_staff(
+    public_key: Ed25519PublicKey, token: str, now: datetime | None = None
+) -> StaffClaims:
     if not token.startswith(STAFF_PREFIX) or token.count(".") != 2:
         raise _malformed(f"expected {STAFF_PREFIX}<claims>.<signature>")
-    body_text, sig_text = token[len(STAFF_PREFIX):].split(".")
+    body_text, sig_text = token[len(STAFF_PREFIX) :].split(".")
     try:
         body, signature = _b64d(body_text), _b64d(sig_text)
     except (binascii.Error, ValueError):
@@ -155,8 +177,14 @@ def verify_staff(public_key: Ed25519PublicKey, token: str,
     _verify(public_key, signature, _STAFF_CONTEXT + body)
     try:
         c = json.loads(body)
-        claims = StaffClaims(Role(c["role"]), int(c["unit"]), str(c["sub"]), int(c["iat"]),
-                             int(c["exp"]), tuple(int(x) for x in c.get("communes", [])))
+        claims = StaffClaims(
+            Role(c["role"]),
+            int(c["unit"]),
+            str(c["sub"]),
+            int(c["iat"]),
+            int(c["exp"]),
+            tuple(int(x) for x in c.get("communes", [])),
+        )
     except (ValueError, KeyError, TypeError):
         raise _malformed("claims") from None
     _check_time(claims.issued_at, claims.expires_at, now)

@@ -16,8 +16,9 @@ from domain.keys import encode_private_key, load_signing_key
 from domain.settings import Settings
 from domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
 
-app = typer.Typer(help="dichte: health declaration, tracing and checkpoint screening.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="dichte: health declaration, tracing and checkpoint screening.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 
@@ -41,8 +42,9 @@ def run(
         # Ctrl-C reaches the whole terminal process group: Ray's and Redis' processes
         # would die before the orderly shutdown. Run the services in a session of their
         # own and turn our signals into one SIGTERM for it.
-        raise typer.Exit(supervise([sys.executable, "-m", "serving.cli", "run",
-                                    "--in-own-session"]))
+        raise typer.Exit(
+            supervise([sys.executable, "-m", "serving.cli", "run", "--in-own-session"])
+        )
     started = time.monotonic()
     with running(settings) as live:
         base = f"http://{live.http_host}:{live.http_port}"
@@ -67,16 +69,22 @@ def token(
     role: Annotated[Role, typer.Option(help="Staff role")],
     unit: Annotated[int, typer.Option(help="Unit code: commune, province or centre id")],
     subject: Annotated[str, typer.Option(help="Who holds the token")] = "staff",
-    communes: Annotated[str, typer.Option(help="Communes a health centre serves, "
-                                          "comma-separated codes")] = "",
+    communes: Annotated[
+        str, typer.Option(help="Communes a health centre serves, comma-separated codes")
+    ] = "",
     hours: Annotated[int | None, typer.Option(help="Lifetime; default from settings")] = None,
 ) -> None:
     """Print a staff bearer token signed with the server key."""
     settings = _settings()
     now = int(time.time())
-    claims = StaffClaims(role, unit, subject, now,
-                         now + 3600 * (hours or settings.staff_token_ttl_hours),
-                         tuple(int(c) for c in communes.split(",") if c.strip()))
+    claims = StaffClaims(
+        role,
+        unit,
+        subject,
+        now,
+        now + 3600 * (hours or settings.staff_token_ttl_hours),
+        tuple(int(c) for c in communes.split(",") if c.strip()),
+    )
     print(sign_staff(load_signing_key(settings), claims))
 
 

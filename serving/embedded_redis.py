@@ -68,20 +68,28 @@ class EmbeddedRedis:
             listen = ["bind 127.0.0.1", f"port {port}"]
             self.url = f"redis://127.0.0.1:{port}/0"
         config = self.dir / "redis.conf"
-        config.write_text("\n".join([
-            *listen,
-            f"dir {self.dir}",
-            f"pidfile {self.pidfile}",
-            f"logfile {self.dir / 'redis.log'}",
-            "daemonize no",
-            "appendonly yes",
-            f"appendfsync {'always' if self.strict_durability else 'everysec'}",
-            'save ""',
-            "protected-mode yes",
-        ]) + "\n")
+        config.write_text(
+            "\n".join(
+                [
+                    *listen,
+                    f"dir {self.dir}",
+                    f"pidfile {self.pidfile}",
+                    f"logfile {self.dir / 'redis.log'}",
+                    "daemonize no",
+                    "appendonly yes",
+                    f"appendfsync {'always' if self.strict_durability else 'everysec'}",
+                    'save ""',
+                    "protected-mode yes",
+                ]
+            )
+            + "\n"
+        )
         self._process = subprocess.Popen(
-            [str(redis_server_binary()), str(config)], cwd=self.dir,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            [str(redis_server_binary()), str(config)],
+            cwd=self.dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url)
@@ -92,7 +100,7 @@ class EmbeddedRedis:
             except redis.ConnectionError:
                 pass
             if self._process.poll() is not None or time.monotonic() > deadline:
-                log = (self.dir / "redis.log")
+                log = self.dir / "redis.log"
                 tail = log.read_text()[-2000:] if log.exists() else ""
                 self.stop()
                 raise RuntimeError(f"embedded Redis did not start:\n{tail}")

@@ -28,28 +28,38 @@ class DeclarationIngress:
     def __serve_build_asgi_app__(self) -> Any:
         from serving.metrics import RayApiMetrics
 
-        return create_app(self._settings, ActorDeclarationGateway(self._store),
-                          load_signing_key(self._settings), RayApiMetrics())
+        return create_app(
+            self._settings,
+            ActorDeclarationGateway(self._store),
+            load_signing_key(self._settings),
+            RayApiMetrics(),
+        )
 
 
 class IngressArgs(BaseModel):
     """Arguments of the application builder (the `args:` of the Serve config)."""
 
     model_config = ConfigDict(extra="forbid")
-    settings: dict[str, Any] = Field(default_factory=dict, description="Overrides of the "
-                                     "DICHTE_* settings, e.g. {redis_url: redis://...}")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the DICHTE_* settings, e.g. {redis_url: redis://...}",
+    )
 
 
 def build_app(args: dict[str, Any]) -> Application:
     parsed = IngressArgs.model_validate(args)
     settings = Settings(**parsed.settings)
     if not settings.redis_url:
-        raise ValueError("set DICHTE_REDIS_URL (or settings.redis_url in the Serve config); "
-                         "only `dichte run` starts an embedded Redis")
+        raise ValueError(
+            "set DICHTE_REDIS_URL (or settings.redis_url in the Serve config); "
+            "only `dichte run` starts an embedded Redis"
+        )
     return bind_ingress(settings)
 
 
-def bind_ingress(settings: Settings, deployment_options: dict[str, Any] | None = None
-                 ) -> Application:
+def bind_ingress(
+    settings: Settings, deployment_options: dict[str, Any] | None = None
+) -> Application:
     return DeclarationIngress.options(**(deployment_options or {})).bind(  # type: ignore[attr-defined]
-        settings.for_workers())
+        settings.for_workers()
+    )

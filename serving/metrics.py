@@ -11,15 +11,21 @@ from actors.declaration_store import LATENCY_BOUNDARIES_S
 class RayApiMetrics:
     def __init__(self) -> None:
         self._declarations = metrics.Counter(
-            "dichte_declarations", description="Declarations by outcome "
-            "(created, replayed, rejected, failed)", tag_keys=("outcome",))
+            "dichte_declarations",
+            description="Declarations by outcome (created, replayed, rejected, failed)",
+            tag_keys=("outcome",),
+        )
         self._latency = metrics.Histogram(
-            "dichte_request_latency_seconds", description="HTTP request latency in the ingress",
-            boundaries=LATENCY_BOUNDARIES_S, tag_keys=("route", "method", "status"))
+            "dichte_request_latency_seconds",
+            description="HTTP request latency in the ingress",
+            boundaries=LATENCY_BOUNDARIES_S,
+            tag_keys=("route", "method", "status"),
+        )
 
     def declaration(self, outcome: str) -> None:
         self._declarations.inc(tags={"outcome": outcome})
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._latency.observe(seconds, tags={"route": route, "method": method,
-                                             "status": str(status)})
+        self._latency.observe(
+            seconds, tags={"route": route, "method": method, "status": str(status)}
+        )

@@ -55,8 +55,13 @@ def running(settings: Settings) -> Iterator[Settings]:
 
         from serving.ingress import bind_ingress
 
-        ray.init(address=settings.ray_address, namespace="dichte", include_dashboard=False,
-                 _metrics_export_port=settings.metrics_port, log_to_driver=False)
+        ray.init(
+            address=settings.ray_address,
+            namespace="dichte",
+            include_dashboard=False,
+            _metrics_export_port=settings.metrics_port,
+            log_to_driver=False,
+        )
         stack.callback(ray.shutdown)
         serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
         if settings.ray_address:
@@ -65,8 +70,11 @@ def running(settings: Settings) -> Iterator[Settings]:
             # that HAProxy keeps connections open to).
             stack.callback(serve.shutdown)
         options = deployment_options(settings.serve_config)
-        serve.run(bind_ingress(settings, options.get("DeclarationIngress")), name=APP_NAME,
-                  route_prefix="/")
+        serve.run(
+            bind_ingress(settings, options.get("DeclarationIngress")),
+            name=APP_NAME,
+            route_prefix="/",
+        )
         yield settings
 
 

@@ -21,8 +21,11 @@ def build_standalone_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not settings.redis_url:
         raise ValueError("the standalone app needs DICHTE_REDIS_URL")
-    store = DeclarationStore(settings.redis_url, key_prefix=settings.redis_key_prefix,
-                             idempotency_window_s=settings.idempotency_window_hours * 3600)
+    store = DeclarationStore(
+        settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        idempotency_window_s=settings.idempotency_window_hours * 3600,
+    )
     app = create_app(settings, store, load_signing_key(settings), PrometheusMetrics())
     app.mount("/metrics", make_asgi_app())
     return app

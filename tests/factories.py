@@ -27,8 +27,11 @@ def declaration(**overrides: Any) -> dict[str, Any]:
         "date_of_birth": "1990-05-17",
         "sex": "male",
         "phone": "0912345678",
-        "residence": {"province_code": QUANG_TRI, "commune_code": DONG_HOI_WARD,
-                      "street": "12 Lê Lợi"},
+        "residence": {
+            "province_code": QUANG_TRI,
+            "commune_code": DONG_HOI_WARD,
+            "street": "12 Lê Lợi",
+        },
         "coming_from": {"province_code": HUE},
         "going_to": {"province_code": QUANG_TRI},
         "vehicle": {"type": "car", "plate": "74A-123.45"},
@@ -46,7 +49,13 @@ def declaration(**overrides: Any) -> dict[str, Any]:
 def distinct_declaration() -> dict[str, Any]:
     """Another person's declaration: a different body, so not an idempotent retry."""
     n = next(_counter)
-    return declaration(full_name=f"Trần Thị Bình {n}", sex="female",
-                       document_number=f"045190{n % 1_000_000:06d}",
-                       residence={"province_code": QUANG_TRI, "commune_code": DONG_HOI_WARD,
-                                  "street": f"{n} Hùng Vương"})
+    return declaration(
+        full_name=f"Trần Thị Bình {n}",
+        sex="female",
+        document_number=f"045190{n % 1_000_000:06d}",
+        residence={
+            "province_code": QUANG_TRI,
+            "commune_code": DONG_HOI_WARD,
+            "street": f"{n} Hùng Vương",
+        },
+    )

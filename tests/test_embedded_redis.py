@@ -3,6 +3,7 @@ from the stale state a crashed run leaves behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -32,14 +33,12 @@ def test_data_written_a_second_before_a_crash_survives(tmp_path: Path) -> None:
 def test_strict_durability_syncs_every_write(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path, strict_durability=True)
     client = redis.Redis.from_url(server.start())
-    try:
-        assert client.config_get("appendfsync")["appendfsync"] == "always"
-        client.set("k", "v")
-        server.kill()  # no waiting at all: 'always' synced before answering
-        restarted = EmbeddedRedis(tmp_path, strict_durability=True)
-        assert redis.Redis.from_url(restarted.start()).get("k") == b"v"
-    finally:
-        restarted.stop()
+    assert client.config_get("appendfsync")["appendfsync"] == "always"
+    client.set("k", "v")
+    server.kill()  # no waiting at all: 'always' synced before answering
+
+    with EmbeddedRedis(tmp_path, strict_durability=True) as restarted:
+        assert redis.Redis.from_url(restarted.url).get("k") == b"v"
 
 
 def test_a_server_left_running_by_a_killed_launcher_is_replaced(tmp_path: Path) -> None:
@@ -62,7 +61,5 @@ def test_a_server_left_running_by_a_killed_launcher_is_replaced(tmp_path: Path) 
         assert not alive, "the stale server from the earlier run is still running"
     finally:
         second.stop()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(orphan, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -45,9 +45,14 @@ class LiveServer:
     log: Path
 
     def staff_token(self, role: str, unit: int) -> str:
-        out = subprocess.run([sys.executable, "-m", "serving.cli", "token", "--role", role,
-                              "--unit", str(unit)], env=self.env, cwd=ROOT, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "serving.cli", "token", "--role", role, "--unit", str(unit)],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return out.stdout.strip()
 
 
@@ -56,16 +61,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("live") / "var"
     port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
-    env.update(DICHTE_DATA_DIR=str(data_dir), DICHTE_HTTP_PORT=str(port),
-               DICHTE_METRICS_PORT=str(metrics_port),
-               RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
-               RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()))
+    env.update(
+        DICHTE_DATA_DIR=str(data_dir),
+        DICHTE_HTTP_PORT=str(port),
+        DICHTE_METRICS_PORT=str(metrics_port),
+        RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
+        RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
+    )
     log = data_dir.parent / "run.log"
     # What `make run` runs, in the same way: the supervisor that forwards signals.
-    process = subprocess.Popen([sys.executable, "-m", "serving.cli", "run"], cwd=ROOT, env=env,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    live = LiveServer(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}",
-                      env, data_dir, log)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving.cli", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    live = LiveServer(
+        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}", env, data_dir, log
+    )
     deadline = time.monotonic() + 180
     while True:
         try:
@@ -115,16 +129,21 @@ def test_submit_read_back_and_verify(server: LiveServer, http: httpx.Client) -> 
     assert verified.status_code == 200
     assert verified.json()["claims"]["declaration_id"] == receipt["id"]
 
-    assert only_error(http.get(f"/api/v1/declarations/{receipt['id']}"), 401)["code"] == \
-        "unauthorized"
+    assert (
+        only_error(http.get(f"/api/v1/declarations/{receipt['id']}"), 401)["code"] == "unauthorized"
+    )
     province = {"Authorization": f"Bearer {server.staff_token('province', 44)}"}
     read = http.get(f"/api/v1/declarations/{receipt['id']}", headers=province)
     assert read.status_code == 200
     assert read.json()["declaration"]["full_name"] == body["full_name"]
     assert read.json()["qr_token"] == receipt["qr_token"]
     other_commune = {"Authorization": f"Bearer {server.staff_token('commune', 1)}"}
-    assert only_error(http.get(f"/api/v1/declarations/{receipt['id']}",
-                               headers=other_commune), 403)["code"] == "forbidden"
+    assert (
+        only_error(http.get(f"/api/v1/declarations/{receipt['id']}", headers=other_commune), 403)[
+            "code"
+        ]
+        == "forbidden"
+    )
 
 
 def published_public_key(http: httpx.Client) -> Ed25519PublicKey:
@@ -169,34 +188,44 @@ def test_forged_and_malformed_tokens_say_why(http: httpx.Client) -> None:
     receipt = http.post("/api/v1/declarations", json=distinct_declaration()).json()
     record_claims = verify_qr(published_public_key(http), receipt["qr_token"])
     forged = sign_qr(Ed25519PrivateKey.generate(), record_claims)
-    assert only_error(http.post("/api/v1/qr/verify", json={"token": forged}), 400)["code"] == \
-        "token_bad_signature"
-    assert only_error(http.post("/api/v1/qr/verify", json={"token": "DT1.abc"}), 400)["code"] \
+    assert (
+        only_error(http.post("/api/v1/qr/verify", json={"token": forged}), 400)["code"]
+        == "token_bad_signature"
+    )
+    assert (
+        only_error(http.post("/api/v1/qr/verify", json={"token": "DT1.abc"}), 400)["code"]
         == "token_malformed"
+    )
 
 
-def test_bad_input_gets_4xx_in_one_shape_and_loses_nothing(server: LiveServer,
-                                                           http: httpx.Client) -> None:
+def test_bad_input_gets_4xx_in_one_shape_and_loses_nothing(
+    server: LiveServer, http: httpx.Client
+) -> None:
     kept = http.post("/api/v1/declarations", json=distinct_declaration()).json()
 
-    bad_cccd = only_error(http.post("/api/v1/declarations",
-                                    json=declaration(document_number="045091123456")), 422)
-    assert (bad_cccd["field"], bad_cccd["code"]) == ("document_number",
-                                                    "cccd_birth_year_mismatch")
-    malformed = only_error(http.post("/api/v1/declarations", content=b'{"full_name": "An"',
-                                     headers={"content-type": "application/json"}), 400)
+    bad_cccd = only_error(
+        http.post("/api/v1/declarations", json=declaration(document_number="045091123456")), 422
+    )
+    assert (bad_cccd["field"], bad_cccd["code"]) == ("document_number", "cccd_birth_year_mismatch")
+    malformed = only_error(
+        http.post(
+            "/api/v1/declarations",
+            content=b'{"full_name": "An"',
+            headers={"content-type": "application/json"},
+        ),
+        400,
+    )
     assert malformed["code"] == "malformed_json"
     huge = declaration(full_name="A" * 90)
     huge["symptoms"] = {"other": "x" * 200_000}
-    assert only_error(http.post("/api/v1/declarations", json=huge), 413)["code"] == \
-        "body_too_large"
+    assert only_error(http.post("/api/v1/declarations", json=huge), 413)["code"] == "body_too_large"
     missing = http.post("/api/v1/declarations", json={"full_name": "An"})
     assert missing.status_code == 422
     assert {e["field"] for e in missing.json()["errors"]} >= {"document_number", "phone"}
-    assert only_error(http.get("/api/v1/declarations/not-an-id/qr.svg"), 404)["code"] == \
-        "not_found"
-    assert only_error(http.get(f"/api/v1/declarations/{'0' * 32}/qr.png"), 404)["code"] == \
-        "not_found"
+    assert only_error(http.get("/api/v1/declarations/not-an-id/qr.svg"), 404)["code"] == "not_found"
+    assert (
+        only_error(http.get(f"/api/v1/declarations/{'0' * 32}/qr.png"), 404)["code"] == "not_found"
+    )
 
     province = {"Authorization": f"Bearer {server.staff_token('province', 44)}"}
     assert http.get(f"/api/v1/declarations/{kept['id']}", headers=province).status_code == 200
@@ -208,11 +237,14 @@ def test_metrics_are_scrapable_in_prometheus_text(server: LiveServer, http: http
     text = ""
     while time.monotonic() < deadline:
         text = httpx.get(f"{server.metrics}/metrics", timeout=10).text
-        if 'ray_dichte_declarations_total{' in text and "ray_dichte_store_write_seconds" in text:
+        if "ray_dichte_declarations_total{" in text and "ray_dichte_store_write_seconds" in text:
             break
         time.sleep(2)
-    created = [line for line in text.splitlines()
-               if line.startswith("ray_dichte_declarations_total{") and 'outcome="created"' in line]
+    created = [
+        line
+        for line in text.splitlines()
+        if line.startswith("ray_dichte_declarations_total{") and 'outcome="created"' in line
+    ]
     assert created, text[-2000:]
     assert float(created[0].rsplit(" ", 1)[1]) >= 1
     assert "ray_dichte_request_latency_seconds_bucket{" in text
@@ -222,14 +254,24 @@ def test_metrics_are_scrapable_in_prometheus_text(server: LiveServer, http: http
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (/usr/bin/chromium); `make test` installs it "
-                    "as root, or: apt-get install chromium")
+        pytest.skip(
+            "Chromium is not installed (/usr/bin/chromium); `make test` installs it "
+            "as root, or: apt-get install chromium"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -300,9 +342,10 @@ def test_sigterm_stops_everything(server: LiveServer) -> None:
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(60) == 0
-    gone, alive = psutil.wait_procs(family, timeout=30)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], \
+    _gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], (
         f"left running: {[(p.pid, p.name()) for p in alive]}"
+    )
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the HTTP port still answers"
     assert not (server.data_dir / "redis" / "redis.sock").exists()

@@ -16,7 +16,9 @@ from tests.factories import declaration, distinct_declaration
 
 
 def new_write(body: dict | None = None, key: str | None = None) -> Write:  # type: ignore[type-arg]
-    return DeclarationRecord.new(DeclarationCreate(**(body or distinct_declaration()))).to_write(key)
+    return DeclarationRecord.new(DeclarationCreate(**(body or distinct_declaration()))).to_write(
+        key
+    )
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -35,8 +37,10 @@ def test_written_record_reads_back(redis_url: str, key_prefix: str) -> None:
     created, back, w = run(scenario())
     assert created
     assert back is not None
-    assert json.loads(back)["declaration"]["document_number"] == \
-        json.loads(w.record_json)["declaration"]["document_number"]
+    assert (
+        json.loads(back)["declaration"]["document_number"]
+        == json.loads(w.record_json)["declaration"]["document_number"]
+    )
 
 
 def test_same_body_twice_returns_the_first_record(redis_url: str, key_prefix: str) -> None:
@@ -56,8 +60,9 @@ def test_same_body_twice_returns_the_first_record(redis_url: str, key_prefix: st
     assert len(list(client.scan_iter(f"{key_prefix}:decl:????????????????????????????????"))) == 1
 
 
-def test_idempotency_key_reused_for_other_content_is_a_conflict(redis_url: str,
-                                                                key_prefix: str) -> None:
+def test_idempotency_key_reused_for_other_content_is_a_conflict(
+    redis_url: str, key_prefix: str
+) -> None:
     async def scenario() -> DomainError:
         store = DeclarationStore(redis_url, key_prefix=key_prefix)
         await store.submit(new_write(key="phone-retry-1"))
@@ -85,8 +90,9 @@ def test_many_concurrent_writes_all_land_once(redis_url: str, key_prefix: str) -
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert all(client.exists(f"{key_prefix}:decl:{i}") for i in ids)
     assert client.xlen(f"{key_prefix}:outbox:ioc") == n
-    assert sum(int(v) for v in client.hgetall(f"{key_prefix}:stats:declarations_by_day")
-               .values()) == n
+    assert (
+        sum(int(v) for v in client.hgetall(f"{key_prefix}:stats:declarations_by_day").values()) == n
+    )
 
 
 def test_unreachable_redis_is_a_503_not_a_hang() -> None:

@@ -26,8 +26,10 @@ def ray_started() -> Iterator[None]:
 
 
 def writes(n: int) -> list[Write]:
-    return [DeclarationRecord.new(DeclarationCreate(**distinct_declaration())).to_write(None)
-            for _ in range(n)]
+    return [
+        DeclarationRecord.new(DeclarationCreate(**distinct_declaration())).to_write(None)
+        for _ in range(n)
+    ]
 
 
 def test_killing_the_actor_mid_stream_loses_and_doubles_nothing(
@@ -68,7 +70,9 @@ def test_the_actor_answers_reads_after_a_restart(
         (w,) = writes(1)
         ray.get(actor.submit.remote(w))
         ray.kill(actor, no_restart=False)
-        assert json.loads(ray.get(actor.get.remote(w.declaration_id), timeout=60))["id"] == \
-            w.declaration_id
+        assert (
+            json.loads(ray.get(actor.get.remote(w.declaration_id), timeout=60))["id"]
+            == w.declaration_id
+        )
     finally:
         ray.kill(actor, no_restart=True)

@@ -27,8 +27,12 @@ from domain.tokens import (
 KEY = Ed25519PrivateKey.generate()
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 T0 = int(NOW.timestamp())
-CLAIMS = QrClaims("0123456789abcdef0123456789abcdef",
-                  document_hash(DocumentType.CCCD, "045090123456"), T0, T0 + 3600)
+CLAIMS = QrClaims(
+    "0123456789abcdef0123456789abcdef",
+    document_hash(DocumentType.CCCD, "045090123456"),
+    T0,
+    T0 + 3600,
+)
 
 
 def offline_key() -> Ed25519PublicKey:
@@ -77,9 +81,11 @@ def test_expired_token_says_when() -> None:
     assert "2026-11-25T09:00:00" in exc.value.errors[0].message_en
 
 
-@pytest.mark.parametrize("token", ["", "hello", "DT1.", "DT1.!!!!", "DT1.AAAA", "DTS1.x.y"],
-                         ids=["empty", "no prefix", "no payload", "not base64", "too short",
-                              "staff prefix"])
+@pytest.mark.parametrize(
+    "token",
+    ["", "hello", "DT1.", "DT1.!!!!", "DT1.AAAA", "DTS1.x.y"],
+    ids=["empty", "no prefix", "no payload", "not base64", "too short", "staff prefix"],
+)
 def test_malformed_tokens(token: str) -> None:
     with pytest.raises(DomainError) as exc:
         verify_qr(offline_key(), token, now=NOW)
@@ -103,8 +109,9 @@ def test_production_refuses_missing_or_documented_secrets() -> None:
         Settings(mode="production", redis_url="redis://db:6379/0", signing_key="changethis")
     with pytest.raises(ValidationError, match="DICHTE_REDIS_URL"):
         Settings(mode="production", signing_key=encode_private_key(KEY))
-    ok = Settings(mode="production", redis_url="redis://db:6379/0",
-                  signing_key=encode_private_key(KEY))
+    ok = Settings(
+        mode="production", redis_url="redis://db:6379/0", signing_key=encode_private_key(KEY)
+    )
     assert public_key_bytes(load_signing_key(ok)) == public_key_bytes(KEY)
 
 

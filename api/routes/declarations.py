@@ -39,15 +39,19 @@ def _receipt(ctx: ApiContext, record: DeclarationRecord) -> DeclarationReceipt:
     claims = record.qr_claims(ctx.qr_ttl)
     base = f"/api/v1/declarations/{record.id}"
     return DeclarationReceipt(
-        id=record.id, created_at=record.created_at, qr_token=sign_qr(ctx.signing_key, claims),
+        id=record.id,
+        created_at=record.created_at,
+        qr_token=sign_qr(ctx.signing_key, claims),
         expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
-        qr_svg_url=f"{base}/qr.svg", qr_png_url=f"{base}/qr.png",
+        qr_svg_url=f"{base}/qr.svg",
+        qr_png_url=f"{base}/qr.png",
     )
 
 
 def _not_found() -> DomainError:
-    return DomainError.single("id", "not_found", "Không tìm thấy tờ khai.",
-                              "No such declaration.", status=404)
+    return DomainError.single(
+        "id", "not_found", "Không tìm thấy tờ khai.", "No such declaration.", status=404
+    )
 
 
 async def _load(ctx: ApiContext, declaration_id: str) -> DeclarationRecord:
@@ -59,11 +63,17 @@ async def _load(ctx: ApiContext, declaration_id: str) -> DeclarationRecord:
     return DeclarationRecord.model_validate_json(raw)
 
 
-@router.post("", status_code=201, response_model=DeclarationReceipt,
-             responses={200: {"description": "A retry: the first record, unchanged",
-                              "model": DeclarationReceipt}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=DeclarationReceipt,
+    responses={
+        200: {"description": "A retry: the first record, unchanged", "model": DeclarationReceipt}
+    },
+)
 async def submit_declaration(
-    body: DeclarationCreate, ctx: Context,
+    body: DeclarationCreate,
+    ctx: Context,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     errors = check_declaration(body, today_in_vietnam())
@@ -80,17 +90,24 @@ async def submit_declaration(
         record = DeclarationRecord.model_validate_json(stored.record_json)
     ctx.metrics.declaration("created" if stored.created else "replayed")
     # Serialised here, once, by pydantic's own encoder (the hot path of the system).
-    return Response(_receipt(ctx, record).model_dump_json(), media_type="application/json",
-                    status_code=201 if stored.created else 200)
+    return Response(
+        _receipt(ctx, record).model_dump_json(),
+        media_type="application/json",
+        status_code=201 if stored.created else 200,
+    )
 
 
 @router.get("/{declaration_id}", response_model=DeclarationPublic)
 async def read_declaration(declaration_id: str, ctx: Context, staff: Staff) -> dict[str, Any]:
     record = await _load(ctx, declaration_id)
     if not can_read(staff, record):
-        raise DomainError.single("id", "forbidden",
-                                 "Tờ khai này nằm ngoài địa bàn của bạn.",
-                                 "This declaration is outside your area.", status=403)
+        raise DomainError.single(
+            "id",
+            "forbidden",
+            "Tờ khai này nằm ngoài địa bàn của bạn.",
+            "This declaration is outside your area.",
+            status=403,
+        )
     return {**_receipt(ctx, record).model_dump(), "declaration": record.declaration}
 
 
@@ -99,18 +116,25 @@ def _qr(ctx: ApiContext, record: DeclarationRecord) -> segno.QRCode:
     return segno.make_qr(sign_qr(ctx.signing_key, record.qr_claims(ctx.qr_ttl)), error="m")
 
 
-@router.get("/{declaration_id}/qr.svg", response_class=Response,
-            responses={200: {"content": {"image/svg+xml": {}}}})
+@router.get(
+    "/{declaration_id}/qr.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
 async def declaration_qr_svg(declaration_id: str, ctx: Context) -> Response:
     """Public: the id is 128 random bits, so knowing it is the permission."""
     buf = io.BytesIO()
-    _qr(ctx, await _load(ctx, declaration_id)).save(buf, kind="svg", scale=6, border=4,
-                                                    xmldecl=False)
+    _qr(ctx, await _load(ctx, declaration_id)).save(
+        buf, kind="svg", scale=6, border=4, xmldecl=False
+    )
     return Response(buf.getvalue(), media_type="image/svg+xml")
 
 
-@router.get("/{declaration_id}/qr.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/{declaration_id}/qr.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
 async def declaration_qr_png(declaration_id: str, ctx: Context) -> Response:
     buf = io.BytesIO()
     _qr(ctx, await _load(ctx, declaration_id)).save(buf, kind="png", scale=8, border=4)
