@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -32,47 +33,47 @@ def writes(n: int) -> list[Write]:
     ]
 
 
+@pytest.fixture
+def store_actor(
+    ray_started: None, redis_url: str, key_prefix: str, tmp_path: Path
+) -> Iterator[Any]:
+    settings = Settings(redis_url=redis_url, redis_key_prefix=key_prefix, data_dir=tmp_path)
+    actor = get_or_create_store_actor(settings.for_workers())
+    yield actor
+    ray.kill(actor, no_restart=True)
+
+
 def test_killing_the_actor_mid_stream_loses_and_doubles_nothing(
-    ray_started: None, redis_url: str, key_prefix: str, tmp_path: Path
+    store_actor: Any, redis_url: str, key_prefix: str
 ) -> None:
-    settings = Settings(redis_url=redis_url, redis_key_prefix=key_prefix, data_dir=tmp_path)
-    actor = get_or_create_store_actor(settings.for_workers())
-    try:
-        batch = writes(600)
-        refs = [actor.submit.remote(w) for w in batch]
-        acked_before_kill, _ = ray.wait(refs, num_returns=150, timeout=60)
-        assert len(acked_before_kill) == 150
-        ray.kill(actor, no_restart=False)  # a crash: Ray restarts it, calls are retried
+    actor = store_actor
+    batch = writes(600)
+    refs = [actor.submit.remote(w) for w in batch]
+    acked_before_kill, _ = ray.wait(refs, num_returns=150, timeout=60)
+    assert len(acked_before_kill) == 150
+    ray.kill(actor, no_restart=False)  # a crash: Ray restarts it, calls are retried
 
-        acknowledged = {}
-        for w, ref in zip(batch, refs, strict=True):
-            stored = ray.get(ref, timeout=120)
-            acknowledged[w.document_hash] = json.loads(stored.record_json)["id"]
-        assert len(acknowledged) == 600
+    acknowledged = {}
+    for w, ref in zip(batch, refs, strict=True):
+        stored = ray.get(ref, timeout=120)
+        acknowledged[w.document_hash] = json.loads(stored.record_json)["id"]
+    assert len(acknowledged) == 600
 
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
-        for doc, declaration_id in acknowledged.items():
-            # every acknowledged declaration is there ...
-            assert client.exists(f"{key_prefix}:decl:{declaration_id}")
-            # ... exactly once for its person
-            assert client.zcard(f"{key_prefix}:decl:by_doc:{doc}") == 1
-        assert client.xlen(f"{key_prefix}:outbox:ioc") == 600
-    finally:
-        ray.kill(actor, no_restart=True)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    for doc, declaration_id in acknowledged.items():
+        # every acknowledged declaration is there ...
+        assert client.exists(f"{key_prefix}:decl:{declaration_id}")
+        # ... exactly once for its person
+        assert client.zcard(f"{key_prefix}:decl:by_doc:{doc}") == 1
+    assert client.xlen(f"{key_prefix}:outbox:ioc") == 600
 
 
-def test_the_actor_answers_reads_after_a_restart(
-    ray_started: None, redis_url: str, key_prefix: str, tmp_path: Path
-) -> None:
-    settings = Settings(redis_url=redis_url, redis_key_prefix=key_prefix, data_dir=tmp_path)
-    actor = get_or_create_store_actor(settings.for_workers())
-    try:
-        (w,) = writes(1)
-        ray.get(actor.submit.remote(w))
-        ray.kill(actor, no_restart=False)
-        assert (
-            json.loads(ray.get(actor.get.remote(w.declaration_id), timeout=60))["id"]
-            == w.declaration_id
-        )
-    finally:
-        ray.kill(actor, no_restart=True)
+def test_the_actor_answers_reads_after_a_restart(store_actor: Any) -> None:
+    actor = store_actor
+    (w,) = writes(1)
+    ray.get(actor.submit.remote(w))
+    ray.kill(actor, no_restart=False)
+    assert (
+        json.loads(ray.get(actor.get.remote(w.declaration_id), timeout=60))["id"]
+        == w.declaration_id
+    )

@@ -1,0 +1,30 @@
+"""The files ops deploy with are valid for the tools that read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+from ray.serve.schema import ServeDeploySchema
+
+from serving.runtime import deployment_options
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ray_cluster_config_passes_rays_own_schema() -> None:
+    config = yaml.safe_load((ROOT / "ray_config.yaml").read_text())
+    validate_config(prepare_config(config))  # what `ray up` does: raises on a bad field
+    assert config["available_node_types"]["gpu_worker"]["resources"]["GPU"] >= 1
+
+
+def test_serve_config_is_a_valid_serve_deploy_config() -> None:
+    config = ServeDeploySchema.model_validate(
+        yaml.safe_load((ROOT / "cluster" / "serve_config.yaml").read_text())
+    )
+    (app,) = config.applications
+    assert app.import_path == "serving.ingress:build_app"
+    options = deployment_options(ROOT / "cluster" / "serve_config.yaml")
+    # The default (5) collapses throughput under load: the config must raise it.
+    assert options["DeclarationIngress"]["max_ongoing_requests"] > 5
