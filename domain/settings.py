@@ -48,9 +48,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(8080, description="Port of Ray's Prometheus metrics endpoint")
     fast_ingress: bool = Field(
         True,
-        description="Serve's HAProxy ingress "
-        "(RAY_SERVE_ENABLE_HA_PROXY) instead of the Python proxy: ~10x "
-        "the requests per second; replicas then listen on all interfaces",
+        description="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY) instead of its "
+        "Python proxy: about 10x the requests per second on a small node",
     )
     ray_address: str | None = Field(
         None, description="Existing Ray cluster to join (e.g. 'auto'); unset starts a local Ray"
