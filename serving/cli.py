@@ -35,7 +35,7 @@ def run(
     in_own_session: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Start Redis (embedded unless DICHTE_REDIS_URL), Ray, Serve and the API; stop on Ctrl-C."""
-    from serving.runtime import running, supervise, wait_for_stop_signal
+    from serving.runtime import StopSignal, running, supervise
 
     settings = _settings()
     if not in_own_session:
@@ -46,19 +46,17 @@ def run(
             supervise([sys.executable, "-m", "serving.cli", "run", "--in-own-session"])
         )
     started = time.monotonic()
-    with running(settings) as live:
+    stop = StopSignal()
+    with running(settings, stop) as live:
         base = f"http://{live.http_host}:{live.http_port}"
-
-        def ready() -> None:
-            console.print(f"[green]dichte is running[/green] ({time.monotonic() - started:.1f} s)")
-            console.print(f"  declaration page  {base}/")
-            console.print(f"  API (OpenAPI)     {base}/openapi.json   docs: {base}/docs")
-            console.print(f"  health            {base}/healthz")
-            console.print(f"  metrics           http://127.0.0.1:{live.metrics_port}/metrics")
-            console.print(f"  redis             {live.redis_url}")
-            console.print("Ctrl-C or SIGTERM stops everything.")
-
-        wait_for_stop_signal(ready)
+        console.print(f"[green]dichte is running[/green] ({time.monotonic() - started:.1f} s)")
+        console.print(f"  declaration page  {base}/")
+        console.print(f"  API (OpenAPI)     {base}/openapi.json   docs: {base}/docs")
+        console.print(f"  health            {base}/healthz")
+        console.print(f"  metrics           http://127.0.0.1:{live.metrics_port}/metrics")
+        console.print(f"  redis             {live.redis_url}")
+        console.print("Ctrl-C or SIGTERM stops everything.")
+        stop.wait()
         console.print("stopping ...")
         stopping = time.monotonic()
     console.print(f"dichte stopped ({time.monotonic() - stopping:.1f} s).")

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,10 @@ def _enable_fast_ingress() -> None:
 
 
 @contextlib.contextmanager
-def running(settings: Settings) -> Iterator[Settings]:
-    """Start everything; yields the settings actually in force (the Redis URL resolved)."""
+def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
+    """Start everything; yields the settings actually in force (the Redis URL resolved).
+    A stop signal during start-up is kept and acted on once everything is up."""
+    stop.listen()
     with contextlib.ExitStack() as stack:
         if not settings.redis_url:
             redis = EmbeddedRedis(settings.data_dir, strict_durability=settings.strict_durability)
@@ -63,6 +65,7 @@ def running(settings: Settings) -> Iterator[Settings]:
             log_to_driver=False,
         )
         stack.callback(ray.shutdown)
+        stop.listen()  # Ray's core worker installs its own fatal SIGTERM handler: take it back
         serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
         if settings.ray_address:
             # A shared cluster outlives us: take our application away. A local Ray is
@@ -92,10 +95,15 @@ def supervise(command: list[str]) -> int:
     return child.wait()
 
 
-def wait_for_stop_signal(on_ready: Callable[[], None] | None = None) -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    if on_ready:
-        on_ready()
-    stop.wait()
+class StopSignal:
+    """SIGINT or SIGTERM, remembered from the moment `listen` is first called."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def listen(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._event.set())
+
+    def wait(self) -> None:
+        self._event.wait()
