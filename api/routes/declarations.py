@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Header, Response
@@ -111,31 +111,26 @@ async def read_declaration(declaration_id: str, ctx: Context, staff: Staff) -> d
     return {**_receipt(ctx, record).model_dump(), "declaration": record.declaration}
 
 
-def _qr(ctx: ApiContext, record: DeclarationRecord) -> segno.QRCode:
-    # Error correction M: survives a scratched phone screen, stays small enough to scan fast.
-    return segno.make_qr(sign_qr(ctx.signing_key, record.qr_claims(ctx.qr_ttl)), error="m")
+# Error correction M survives a scratched phone screen and keeps the code small enough
+# to scan fast. SVG for screens, PNG for printing and messaging apps.
+_QR_FORMATS = {
+    "svg": ("image/svg+xml", {"scale": 6, "border": 4, "xmldecl": False}),
+    "png": ("image/png", {"scale": 8, "border": 4}),
+}
 
 
 @router.get(
-    "/{declaration_id}/qr.svg",
+    "/{declaration_id}/qr.{image_format}",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={200: {"content": {media: {} for media, _ in _QR_FORMATS.values()}}},
 )
-async def declaration_qr_svg(declaration_id: str, ctx: Context) -> Response:
+async def declaration_qr(
+    declaration_id: str, image_format: Literal["svg", "png"], ctx: Context
+) -> Response:
     """Public: the id is 128 random bits, so knowing it is the permission."""
+    record = await _load(ctx, declaration_id)
+    media_type, options = _QR_FORMATS[image_format]
     buf = io.BytesIO()
-    _qr(ctx, await _load(ctx, declaration_id)).save(
-        buf, kind="svg", scale=6, border=4, xmldecl=False
-    )
-    return Response(buf.getvalue(), media_type="image/svg+xml")
-
-
-@router.get(
-    "/{declaration_id}/qr.png",
-    response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
-)
-async def declaration_qr_png(declaration_id: str, ctx: Context) -> Response:
-    buf = io.BytesIO()
-    _qr(ctx, await _load(ctx, declaration_id)).save(buf, kind="png", scale=8, border=4)
-    return Response(buf.getvalue(), media_type="image/png")
+    qr = segno.make_qr(sign_qr(ctx.signing_key, record.qr_claims(ctx.qr_ttl)), error="m")
+    qr.save(buf, kind=image_format, **options)
+    return Response(buf.getvalue(), media_type=media_type)
