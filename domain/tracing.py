@@ -1,0 +1,232 @@
+"""The contact-tracing rule, in one place. README's "Tracing rule" section describes
+exactly this code.
+
+Times are unix seconds. Intervals are half-open [start, end): two intervals overlap
+when each starts before the other ends, so intervals that only touch do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86_400
+# A check-in with a check-out later than this is capped here: it bounds how far back a
+# venue query must look, and a "stay" of more than a day is a forgotten check-out.
+MAX_STAY_S = 24 * HOUR
+VEHICLE_WINDOW_S = 10 * MINUTE
+
+
+class OutbreakSettings(BaseModel):
+    """Per-outbreak parameters (Go.Data's periodOfFollowup and friends)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    follow_up_days: int = Field(14, ge=1, le=60, description="Days of daily contact follow-up")
+    window_before_onset_days: int = Field(
+        2, ge=0, le=14, description="Infectious window starts this many days before onset"
+    )
+    overlap_margin_min: int = Field(
+        15, ge=0, le=240, description="Each stay is widened by this on both sides"
+    )
+    default_stay_min: int = Field(
+        60, ge=1, le=24 * 60, description="Length of a stay with no check-out"
+    )
+
+
+@dataclass(frozen=True)
+class Stay:
+    person: str
+    venue: str
+    start: int
+    end: int | None = None  # check-out time, None when the person never checked out
+
+    def effective_end(self, s: OutbreakSettings) -> int:
+        end = self.end if self.end is not None else self.start + s.default_stay_min * MINUTE
+        return min(max(end, self.start), self.start + MAX_STAY_S)
+
+    def widened(self, s: OutbreakSettings) -> tuple[int, int]:
+        m = s.overlap_margin_min * MINUTE
+        return self.start - m, self.effective_end(s) + m
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A person recorded at a checkpoint in a vehicle (from a declaration or a screening)."""
+
+    person: str
+    checkpoint: str
+    plate: str
+    at: int
+
+
+@dataclass(frozen=True)
+class Exposure:
+    kind: str  # "checkin_overlap" | "checkpoint_vehicle"
+    at: int  # when the contact began (the later of the two starts)
+    venue: str = ""  # venue id, or checkpoint id for a vehicle exposure
+    source_person: str = ""  # the case (for F1) or the F1 (for F2) met
+
+
+@dataclass
+class Contact:
+    person: str
+    exposures: list[Exposure] = field(default_factory=list)
+
+    @property
+    def first_exposure(self) -> int:
+        return min(e.at for e in self.exposures)
+
+
+def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def infectious_window(onset: int, isolation: int, s: OutbreakSettings) -> tuple[int, int]:
+    """[onset − window_before, isolation): onset is the symptom onset, else the first
+    positive sample (the caller picks); isolation is when the case was isolated, or now."""
+    return onset - s.window_before_onset_days * DAY, isolation
+
+
+def case_stays_in_window(
+    stays: Iterable[Stay], window: tuple[int, int], s: OutbreakSettings
+) -> list[Stay]:
+    """The case's stays cut to the infectious window (empty parts dropped)."""
+    cut = []
+    for st in stays:
+        start, end = max(st.start, window[0]), min(st.effective_end(s), window[1])
+        if start < end:
+            cut.append(Stay(st.person, st.venue, start, end))
+    return cut
+
+
+def venue_query_range(stay: Stay, s: OutbreakSettings) -> tuple[int, int]:
+    """Check-in times at the venue that can produce an overlap with `stay` (widened):
+    a stay lasts at most MAX_STAY_S, so earlier check-ins cannot reach it."""
+    lo, hi = stay.widened(s)
+    return lo - MAX_STAY_S - s.overlap_margin_min * MINUTE, hi + s.overlap_margin_min * MINUTE
+
+
+def _add(found: dict[str, Contact], person: str, exposure: Exposure) -> None:
+    found.setdefault(person, Contact(person)).exposures.append(exposure)
+
+
+def overlap_contacts(
+    index_stays: Iterable[Stay],
+    venue_stays: Iterable[Stay],
+    exclude: set[str],
+    s: OutbreakSettings,
+) -> dict[str, Contact]:
+    """People whose widened stay overlaps a widened stay of the index person, at the
+    same venue."""
+    by_venue: dict[str, list[Stay]] = {}
+    for st in index_stays:
+        by_venue.setdefault(st.venue, []).append(st)
+    found: dict[str, Contact] = {}
+    for other in venue_stays:
+        if other.person in exclude:
+            continue
+        for mine in by_venue.get(other.venue, ()):
+            if overlaps(mine.widened(s), other.widened(s)):
+                _add(found, other.person, Exposure(
+                    "checkin_overlap", max(mine.start, other.start), other.venue, mine.person))
+    return found
+
+
+def vehicle_contacts(
+    case_passages: Iterable[Passage], nearby: Iterable[Passage], window: tuple[int, int],
+    exclude: set[str],
+) -> dict[str, Contact]:
+    """People recorded at the same checkpoint in the same vehicle within 10 minutes of a
+    passage of the case inside its infectious window."""
+    found: dict[str, Contact] = {}
+    mine = [p for p in case_passages if window[0] <= p.at < window[1]]
+    for other in nearby:
+        if other.person in exclude:
+            continue
+        for p in mine:
+            if (other.checkpoint == p.checkpoint and _plate(other.plate) == _plate(p.plate)
+                    and abs(other.at - p.at) <= VEHICLE_WINDOW_S):
+                _add(found, other.person, Exposure(
+                    "checkpoint_vehicle", max(p.at, other.at), p.checkpoint, p.person))
+    return found
+
+
+def _plate(plate: str) -> str:
+    return "".join(ch for ch in plate.upper() if ch.isalnum())
+
+
+def f2_source_stays(f1_stays: Iterable[Stay], first_exposure: int,
+                    quarantine_start: int | None) -> list[Stay]:
+    """The F1's stays that can pass the infection on: starting at or after the F1's first
+    exposure to the case and before the F1's quarantine began."""
+    return [st for st in f1_stays if st.start >= first_exposure
+            and (quarantine_start is None or st.start < quarantine_start)]
+
+
+class StayIndex(Protocol):
+    """Where check-ins and passages are looked up by time (Redis sorted sets in
+    production, lists in tests)."""
+
+    async def stays_of_person(self, person: str, start: int, end: int) -> list[Stay]: ...
+
+    async def stays_at_venue(self, venue: str, start: int, end: int) -> list[Stay]: ...
+
+    async def passages_of_person(self, person: str, start: int, end: int) -> list[Passage]: ...
+
+    async def passages_at_checkpoint(
+        self, checkpoint: str, start: int, end: int) -> list[Passage]: ...
+
+
+@dataclass
+class TraceResult:
+    f1: dict[str, Contact]
+    f2: dict[str, Contact]
+
+
+async def trace(
+    index: StayIndex,
+    case_person: str,
+    window: tuple[int, int],
+    s: OutbreakSettings,
+    quarantine_starts: dict[str, int] | None = None,
+    depth: int = 2,
+) -> TraceResult:
+    """F1 and F2 of a case, reading only the check-ins near the case's own."""
+    quarantine_starts = quarantine_starts or {}
+    lookback = MAX_STAY_S
+    raw = await index.stays_of_person(case_person, window[0] - lookback, window[1])
+    case_stays = case_stays_in_window(raw, window, s)
+    nearby: list[Stay] = []
+    for st in case_stays:
+        nearby += await index.stays_at_venue(st.venue, *venue_query_range(st, s))
+    f1 = overlap_contacts(case_stays, nearby, {case_person}, s)
+
+    passages = await index.passages_of_person(case_person, window[0], window[1])
+    others: list[Passage] = []
+    for p in passages:
+        others += await index.passages_at_checkpoint(
+            p.checkpoint, p.at - VEHICLE_WINDOW_S, p.at + VEHICLE_WINDOW_S + 1)
+    for person, contact in vehicle_contacts(passages, others, window, {case_person}).items():
+        for e in contact.exposures:
+            _add(f1, person, e)
+
+    f2: dict[str, Contact] = {}
+    if depth >= 2:
+        exclude = {case_person, *f1}
+        for person, contact in f1.items():
+            first = contact.first_exposure
+            q = quarantine_starts.get(person)
+            own = await index.stays_of_person(person, first, q if q is not None else 2**62)
+            sources = f2_source_stays(own, first, q)
+            around: list[Stay] = []
+            for st in sources:
+                around += await index.stays_at_venue(st.venue, *venue_query_range(st, s))
+            for other, c in overlap_contacts(sources, around, exclude, s).items():
+                for e in c.exposures:
+                    _add(f2, other, e)
+    return TraceResult(f1, f2)
