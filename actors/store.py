@@ -5,7 +5,8 @@ flight are sent together in one pipeline, so many concurrent submits cost a few
 round trips.
 Each write is one Lua script, atomic on the server: it either finds the
 idempotency key and returns the first record's id, or writes the record, its
-indexes, the daily counter and the IOC outbox entry together. A call returns
+indexes, the person's profile, a checkpoint passage (when declared at one), the daily
+counter and the IOC outbox entry together. A call returns
 only after Redis has executed the script (and, with appendfsync always, synced it).
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from actors.batching import GroupCommit
+from actors.keys import Keys
 from domain.errors import DomainError
 from domain.records import Stored, Write
 
@@ -27,6 +29,12 @@ redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[7], 'EX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'declaration', 'id', ARGV[1])
+redis.call('HSET', KEYS[6], unpack(ARGV, 11))
+redis.call('SET', KEYS[7], ARGV[8])
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[8], ARGV[4], ARGV[9] .. '|' .. ARGV[10] .. '|' .. ARGV[4])
+  redis.call('ZADD', KEYS[9], ARGV[4], ARGV[8] .. '|' .. ARGV[10] .. '|' .. ARGV[4])
+end
 return false
 """
 
@@ -43,16 +51,10 @@ class DeclarationStore:
         max_batch: int = 512,
     ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
-        self._prefix = key_prefix
+        self._keys = Keys(key_prefix)
         self._window = idempotency_window_s
         self._script = self._redis.register_script(_SUBMIT)
         self._writes: GroupCommit[Write, Stored] = GroupCommit(self._write_batch, max_batch)
-
-    def _key(self, *parts: str) -> str:
-        return ":".join((self._prefix, *parts))
-
-    def record_key(self, declaration_id: str) -> str:
-        return self._key("decl", declaration_id)
 
     async def submit(self, write: Write) -> Stored:
         return await self._writes.submit(write)
@@ -61,7 +63,7 @@ class DeclarationStore:
         return await asyncio.gather(*(self.submit(w) for w in writes), return_exceptions=True)
 
     async def get(self, declaration_id: str) -> str | None:
-        value = await self._redis.get(self.record_key(declaration_id))
+        value = await self._redis.get(self._keys.declaration(declaration_id))
         return None if value is None else str(value)
 
     async def ping(self) -> bool:
@@ -72,16 +74,21 @@ class DeclarationStore:
         await self._redis.aclose()
 
     async def _write_batch(self, batch: list[Write]) -> list[Stored | BaseException]:
+        k = self._keys
         try:
             pipe = self._redis.pipeline(transaction=False)
             for w in batch:
                 await self._script(
                     keys=[
-                        self._key("idem", w.idempotency_key),
-                        self.record_key(w.declaration_id),
-                        self._key("decl", "by_doc", w.document_hash),
-                        self._key("stats", "declarations_by_day"),
-                        self._key("outbox", "ioc"),
+                        k.idempotency(w.idempotency_key),
+                        k.declaration(w.declaration_id),
+                        k.declarations_of_document(w.document_hash),
+                        k.declarations_by_day(),
+                        k.ioc_outbox(),
+                        k.person(w.document_hash),
+                        k.person_by_phone(w.phone),
+                        k.passages_of_person(w.document_hash),
+                        k.passages_at_checkpoint(w.checkpoint or "-"),
                     ],
                     args=[
                         w.declaration_id,
@@ -91,6 +98,10 @@ class DeclarationStore:
                         w.day,
                         OUTBOX_MAXLEN,
                         w.content_hash,
+                        w.document_hash,
+                        w.checkpoint,
+                        w.plate,
+                        *w.person_fields,
                     ],
                     client=pipe,
                 )
@@ -99,7 +110,7 @@ class DeclarationStore:
             earlier: dict[str, str | None] = {}
             if replays:
                 ids = [v[0] for v in replays.values()]
-                values = await self._redis.mget([self.record_key(i) for i in ids])
+                values = await self._redis.mget([self._keys.declaration(i) for i in ids])
                 earlier = {
                     i: None if v is None else str(v) for i, v in zip(ids, values, strict=True)
                 }

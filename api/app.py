@@ -11,10 +11,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from actors.epi_service import EpiService
 from api.deps import ApiContext, Context, DeclarationGateway
 from api.errors import BodySizeLimit, install_error_handlers
 from api.metrics import ApiMetrics, NoMetrics, RequestTiming
-from api.routes import admin_units, declarations, qr
+from api.routes import admin_units, cases, checkins, declarations, qr, venues
 from domain.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -33,6 +34,7 @@ async def _health(ctx: Context) -> JSONResponse:
 def create_app(
     settings: Settings,
     declarations_gateway: DeclarationGateway,
+    epi: EpiService,
     signing_key: Ed25519PrivateKey,
     metrics: ApiMetrics | None = None,
 ) -> FastAPI:
@@ -44,14 +46,19 @@ def create_app(
         "management for a province.",
     )
     app.state.context = ApiContext(
-        declarations_gateway, signing_key, metrics, timedelta(hours=settings.qr_token_ttl_hours)
+        declarations=declarations_gateway,
+        epi=epi,
+        signing_key=signing_key,
+        metrics=metrics,
+        qr_ttl=timedelta(hours=settings.qr_token_ttl_hours),
+        venue_registrations_per_hour=settings.venue_registrations_per_hour,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestTiming, metrics=metrics)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (declarations, qr, admin_units):
+    for module in (declarations, qr, admin_units, venues, checkins, cases):
         v1.include_router(module.router)
     v1.add_api_route("/healthz", _health, methods=["GET"], tags=["health"])
     app.include_router(v1)

@@ -9,6 +9,7 @@ from typing import Annotated, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Header, Request
 
+from actors.epi_service import EpiService
 from api.metrics import ApiMetrics
 from domain.errors import DomainError
 from domain.records import Stored, Write
@@ -28,9 +29,11 @@ class DeclarationGateway(Protocol):
 @dataclass(frozen=True)
 class ApiContext:
     declarations: DeclarationGateway
+    epi: EpiService
     signing_key: Ed25519PrivateKey
     metrics: ApiMetrics
     qr_ttl: timedelta
+    venue_registrations_per_hour: int
 
 
 async def _context(request: Request) -> ApiContext:
@@ -59,4 +62,27 @@ async def _staff(
         raise DomainError(e.errors, status=401) from None
 
 
+async def _optional_staff(
+    ctx: Context, authorization: Annotated[str | None, Header()] = None
+) -> StaffClaims | None:
+    return None if authorization is None else await _staff(ctx, authorization)
+
+
 Staff = Annotated[StaffClaims, Depends(_staff)]
+MaybeStaff = Annotated[StaffClaims | None, Depends(_optional_staff)]
+
+
+def forbidden() -> DomainError:
+    return DomainError.single(
+        "request",
+        "forbidden",
+        "Mục này nằm ngoài địa bàn của bạn.",
+        "This is outside your area.",
+        status=403,
+    )
+
+
+def not_found(field: str, what_vi: str, what_en: str) -> DomainError:
+    return DomainError.single(
+        field, "not_found", f"Không tìm thấy {what_vi}.", f"No such {what_en}.", status=404
+    )

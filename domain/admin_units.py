@@ -49,6 +49,11 @@ def commune_province(commune_code: int) -> int | None:
     return entry[0] if entry else None
 
 
+def commune_name(commune_code: int) -> str | None:
+    entry = _commune_index().get(commune_code)
+    return entry[1] if entry else None
+
+
 @cache
 def communes_of(province_code: int) -> tuple[Unit, ...]:
     return tuple(

@@ -6,6 +6,9 @@ import hashlib
 import re
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 from domain.admin_units import CCCD_PROVINCE_CODES
 from domain.errors import FieldError
@@ -21,6 +24,8 @@ class Sex(StrEnum):
     MALE = "male"
     FEMALE = "female"
 
+
+DocumentNumber = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
 
 _PASSPORT = re.compile(r"^[A-Z0-9]{6,12}$")
 # Mobile prefixes in use since the 2018 renumbering (03x, 05x, 07x, 08x, 09x).

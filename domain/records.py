@@ -25,6 +25,10 @@ class Write:
     document_hash: str  # hex
     created_at: int  # unix seconds
     day: str  # YYYY-MM-DD in Vietnam time, for the daily counter
+    phone: str = ""
+    checkpoint: str = ""  # a declaration made at a checkpoint is a passage there
+    plate: str = ""
+    person_fields: tuple[str, ...] = ()  # field, value, ... of the person's profile
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,25 @@ class DeclarationRecord(BaseModel):
             document_hash=document_hash(d.document_type, d.document_number).hex(),
             created_at=int(self.created_at.timestamp()),
             day=self.created_at.astimezone(VIETNAM_TZ).date().isoformat(),
+            phone=d.phone,
+            checkpoint=d.checkpoint_id or "",
+            plate=d.vehicle.plate,
+            person_fields=(
+                "full_name",
+                d.full_name,
+                "document_type",
+                d.document_type.value,
+                "document_number",
+                d.document_number,
+                "phone",
+                d.phone,
+                "commune_code",
+                str(d.residence.commune_code),
+                "province_code",
+                str(d.residence.province_code),
+                "declaration_id",
+                self.id,
+            ),
         )
 
     def qr_claims(self, ttl: timedelta) -> QrClaims:
@@ -79,17 +102,25 @@ class DeclarationRecord(BaseModel):
         )
 
 
-def can_read(staff: StaffClaims, record: DeclarationRecord) -> bool:
-    """Commune staff see residents of their commune; a health centre the communes it
-    serves; the province its residents and everyone travelling into it."""
-    d = record.declaration
+def covers(staff: StaffClaims, commune_code: int | None, province_code: int | None) -> bool:
+    """Commune staff see their commune; a health centre the communes it serves; the
+    province everything in the province; national staff everything."""
     match staff.role:
         case Role.NATIONAL:
             return True
         case Role.PROVINCE:
-            return staff.unit in (d.residence.province_code, d.going_to.province_code)
+            return province_code is not None and staff.unit == province_code
         case Role.HEALTH_CENTRE:
-            return d.residence.commune_code in staff.communes
+            return commune_code is not None and commune_code in staff.communes
         case Role.COMMUNE:
-            return d.residence.commune_code == staff.unit
+            return commune_code is not None and commune_code == staff.unit
     return False
+
+
+def can_read(staff: StaffClaims, record: DeclarationRecord) -> bool:
+    """A declaration belongs to the area of residence; the province also sees everyone
+    travelling into it."""
+    d = record.declaration
+    if staff.role is Role.PROVINCE and staff.unit == d.going_to.province_code:
+        return True
+    return covers(staff, d.residence.commune_code, d.residence.province_code)

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.tracing import OutbreakSettings
+
 
 class Mode(StrEnum):
     DEVELOPMENT = "development"
@@ -20,7 +22,9 @@ _DOCUMENTED_SECRETS = {"changethis", "secret", "dev"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DICHTE_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="DICHTE_", extra="forbid", env_nested_delimiter="__"
+    )
 
     mode: Mode = Field(
         Mode.DEVELOPMENT,
@@ -71,6 +75,13 @@ class Settings(BaseSettings):
         24,
         gt=0,
         description="A resubmitted identical body within this window returns the first record",
+    )
+    outbreak: OutbreakSettings = Field(
+        default_factory=OutbreakSettings,
+        description="Per-outbreak tracing parameters, e.g. DICHTE_OUTBREAK__FOLLOW_UP_DAYS=14",
+    )
+    venue_registrations_per_hour: int = Field(
+        20, gt=0, description="Public venue registrations allowed per client address an hour"
     )
     max_body_bytes: int = Field(64 * 1024, gt=0, description="Largest request body accepted")
 

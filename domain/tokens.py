@@ -43,13 +43,18 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _token_error(code: str, vi: str, en: str, status: int = 400) -> DomainError:
-    return DomainError.single("token", code, vi, en, status)
+def _token_error(
+    code: str, vi: str, en: str, status: int = 400, field: str = "token"
+) -> DomainError:
+    return DomainError.single(field, code, vi, en, status)
 
 
-def _malformed(what: str) -> DomainError:
+def _malformed(what: str, field: str = "token") -> DomainError:
     return _token_error(
-        "token_malformed", f"Mã không đúng định dạng ({what}).", f"The token is malformed ({what})."
+        "token_malformed",
+        f"Mã không đúng định dạng ({what}).",
+        f"The token is malformed ({what}).",
+        field=field,
     )
 
 
@@ -58,7 +63,9 @@ def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
+def _verify(
+    public_key: Ed25519PublicKey, signature: bytes, message: bytes, field: str = "token"
+) -> None:
     try:
         public_key.verify(signature, message)
     except InvalidSignature:
@@ -66,10 +73,40 @@ def _verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> N
             "token_bad_signature",
             "Chữ ký của mã không hợp lệ (mã giả hoặc đã bị sửa).",
             "The token's signature is not valid (forged or altered).",
+            field=field,
         ) from None
 
 
-def _check_time(issued_at: int, expires_at: int, now: datetime | None) -> None:
+def signed_blob(key: Ed25519PrivateKey, prefix: str, context: bytes, payload: bytes) -> str:
+    """prefix + base64url(payload + Ed25519 signature of context + payload)."""
+    return prefix + _b64e(payload + key.sign(context + payload))
+
+
+def verified_blob(
+    public_key: Ed25519PublicKey,
+    prefix: str,
+    context: bytes,
+    size: int,
+    token: str,
+    field: str = "token",
+) -> bytes:
+    """The payload of a `signed_blob`, or DomainError saying why it is not one."""
+    token = token.strip()
+    if not token.startswith(prefix):
+        raise _malformed(f"expected prefix {prefix}", field)
+    try:
+        raw = _b64d(token[len(prefix) :])
+    except (binascii.Error, ValueError):
+        raise _malformed("not base64url", field) from None
+    if len(raw) != size + _SIGNATURE_BYTES:
+        raise _malformed("wrong length", field)
+    _verify(public_key, raw[size:], context + raw[:size], field)
+    return raw[:size]
+
+
+def _check_time(
+    issued_at: int, expires_at: int, now: datetime | None, field: str = "token"
+) -> None:
     t = int((now or datetime.now(UTC)).timestamp())
     if t >= expires_at:
         expired = datetime.fromtimestamp(expires_at, UTC).isoformat()
@@ -78,10 +115,14 @@ def _check_time(issued_at: int, expires_at: int, now: datetime | None) -> None:
             f"Mã đã hết hạn lúc {expired}.",
             f"The token expired at {expired}.",
             status=410,
+            field=field,
         )
     if issued_at > t + CLOCK_SKEW_SECONDS:
         raise _token_error(
-            "token_not_yet_valid", "Mã được cấp ở tương lai.", "The token is issued in the future."
+            "token_not_yet_valid",
+            "Mã được cấp ở tương lai.",
+            "The token is issued in the future.",
+            field=field,
         )
 
 
@@ -109,26 +150,18 @@ def sign_qr(key: Ed25519PrivateKey, claims: QrClaims) -> str:
         claims.issued_at,
         claims.expires_at,
     )
-    return QR_PREFIX + _b64e(payload + key.sign(_QR_CONTEXT + payload))
+    return signed_blob(key, QR_PREFIX, _QR_CONTEXT, payload)
 
 
-def verify_qr(public_key: Ed25519PublicKey, token: str, now: datetime | None = None) -> QrClaims:
+def verify_qr(
+    public_key: Ed25519PublicKey, token: str, now: datetime | None = None, field: str = "token"
+) -> QrClaims:
     """Offline verification: needs only the public key. Raises DomainError saying why."""
-    token = token.strip()
-    if not token.startswith(QR_PREFIX):
-        raise _malformed(f"expected prefix {QR_PREFIX}")
-    try:
-        raw = _b64d(token[len(QR_PREFIX) :])
-    except (binascii.Error, ValueError):
-        raise _malformed("not base64url") from None
-    if len(raw) != _QR_LAYOUT.size + _SIGNATURE_BYTES:
-        raise _malformed("wrong length")
-    payload, signature = raw[: _QR_LAYOUT.size], raw[_QR_LAYOUT.size :]
+    payload = verified_blob(public_key, QR_PREFIX, _QR_CONTEXT, _QR_LAYOUT.size, token, field)
     version, decl_id, doc_hash, iat, exp = _QR_LAYOUT.unpack(payload)
     if version != _QR_VERSION:
-        raise _malformed(f"unknown version {version}")
-    _verify(public_key, signature, _QR_CONTEXT + payload)
-    _check_time(iat, exp, now)
+        raise _malformed(f"unknown version {version}", field)
+    _check_time(iat, exp, now, field)
     return QrClaims(decl_id.hex(), doc_hash, iat, exp)
 
 

@@ -132,13 +132,20 @@ def overlap_contacts(
             continue
         for mine in by_venue.get(other.venue, ()):
             if overlaps(mine.widened(s), other.widened(s)):
-                _add(found, other.person, Exposure(
-                    "checkin_overlap", max(mine.start, other.start), other.venue, mine.person))
+                _add(
+                    found,
+                    other.person,
+                    Exposure(
+                        "checkin_overlap", max(mine.start, other.start), other.venue, mine.person
+                    ),
+                )
     return found
 
 
 def vehicle_contacts(
-    case_passages: Iterable[Passage], nearby: Iterable[Passage], window: tuple[int, int],
+    case_passages: Iterable[Passage],
+    nearby: Iterable[Passage],
+    window: tuple[int, int],
     exclude: set[str],
 ) -> dict[str, Contact]:
     """People recorded at the same checkpoint in the same vehicle within 10 minutes of a
@@ -149,10 +156,16 @@ def vehicle_contacts(
         if other.person in exclude:
             continue
         for p in mine:
-            if (other.checkpoint == p.checkpoint and _plate(other.plate) == _plate(p.plate)
-                    and abs(other.at - p.at) <= VEHICLE_WINDOW_S):
-                _add(found, other.person, Exposure(
-                    "checkpoint_vehicle", max(p.at, other.at), p.checkpoint, p.person))
+            if (
+                other.checkpoint == p.checkpoint
+                and _plate(other.plate) == _plate(p.plate)
+                and abs(other.at - p.at) <= VEHICLE_WINDOW_S
+            ):
+                _add(
+                    found,
+                    other.person,
+                    Exposure("checkpoint_vehicle", max(p.at, other.at), p.checkpoint, p.person),
+                )
     return found
 
 
@@ -160,12 +173,16 @@ def _plate(plate: str) -> str:
     return "".join(ch for ch in plate.upper() if ch.isalnum())
 
 
-def f2_source_stays(f1_stays: Iterable[Stay], first_exposure: int,
-                    quarantine_start: int | None) -> list[Stay]:
+def f2_source_stays(
+    f1_stays: Iterable[Stay], first_exposure: int, quarantine_start: int | None
+) -> list[Stay]:
     """The F1's stays that can pass the infection on: starting at or after the F1's first
     exposure to the case and before the F1's quarantine began."""
-    return [st for st in f1_stays if st.start >= first_exposure
-            and (quarantine_start is None or st.start < quarantine_start)]
+    return [
+        st
+        for st in f1_stays
+        if st.start >= first_exposure and (quarantine_start is None or st.start < quarantine_start)
+    ]
 
 
 class StayIndex(Protocol):
@@ -179,7 +196,8 @@ class StayIndex(Protocol):
     async def passages_of_person(self, person: str, start: int, end: int) -> list[Passage]: ...
 
     async def passages_at_checkpoint(
-        self, checkpoint: str, start: int, end: int) -> list[Passage]: ...
+        self, checkpoint: str, start: int, end: int
+    ) -> list[Passage]: ...
 
 
 @dataclass
@@ -210,7 +228,8 @@ async def trace(
     others: list[Passage] = []
     for p in passages:
         others += await index.passages_at_checkpoint(
-            p.checkpoint, p.at - VEHICLE_WINDOW_S, p.at + VEHICLE_WINDOW_S + 1)
+            p.checkpoint, p.at - VEHICLE_WINDOW_S, p.at + VEHICLE_WINDOW_S + 1
+        )
     for person, contact in vehicle_contacts(passages, others, window, {case_person}).items():
         for e in contact.exposures:
             _add(f1, person, e)

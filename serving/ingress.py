@@ -13,6 +13,8 @@ from ray import serve
 from ray.serve import Application
 
 from actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
+from actors.epi_service import EpiService
+from actors.epi_store import EpiStore
 from api.app import create_app
 from domain.keys import load_signing_key
 from domain.settings import Settings
@@ -28,11 +30,13 @@ class DeclarationIngress:
     def __serve_build_asgi_app__(self) -> Any:
         from serving.metrics import RayApiMetrics
 
+        s = self._settings
+        assert s.redis_url is not None
+        # Check-ins and tracing go to Redis straight from the replica: its scripts keep
+        # concurrent replicas consistent, and a hop through an actor would only add latency.
+        epi = EpiService(EpiStore(s.redis_url, key_prefix=s.redis_key_prefix), s.outbreak)
         return create_app(
-            self._settings,
-            ActorDeclarationGateway(self._store),
-            load_signing_key(self._settings),
-            RayApiMetrics(),
+            s, ActorDeclarationGateway(self._store), epi, load_signing_key(s), RayApiMetrics()
         )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+from actors.epi_service import EpiService
+from actors.epi_store import EpiStore
 from actors.store import DeclarationStore
 from api.app import create_app
 from api.metrics import PrometheusMetrics
@@ -26,6 +28,9 @@ def build_standalone_app(settings: Settings | None = None) -> FastAPI:
         key_prefix=settings.redis_key_prefix,
         idempotency_window_s=settings.idempotency_window_hours * 3600,
     )
-    app = create_app(settings, store, load_signing_key(settings), PrometheusMetrics())
+    epi = EpiService(
+        EpiStore(settings.redis_url, key_prefix=settings.redis_key_prefix), settings.outbreak
+    )
+    app = create_app(settings, store, epi, load_signing_key(settings), PrometheusMetrics())
     app.mount("/metrics", make_asgi_app())
     return app

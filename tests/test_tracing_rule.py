@@ -43,9 +43,13 @@ class MemoryIndex:
         return [p for p in self.passages if p.checkpoint == cp and start <= p.at < end]
 
 
-def run(stays: list[Stay], window: tuple[int, int] = (T0 - DAY, T0 + 2 * DAY),
-        quarantine: dict[str, int] | None = None, passages: list[Passage] | None = None,
-        s: OutbreakSettings = S) -> TraceResult:
+def run(
+    stays: list[Stay],
+    window: tuple[int, int] = (T0 - DAY, T0 + 2 * DAY),
+    quarantine: dict[str, int] | None = None,
+    passages: list[Passage] | None = None,
+    s: OutbreakSettings = S,
+) -> TraceResult:
     return asyncio.run(trace(MemoryIndex(stays, passages or []), "case", window, s, quarantine))
 
 
@@ -65,8 +69,9 @@ def test_the_case_itself_is_not_its_own_contact() -> None:
 
 
 def test_other_venue_is_not_a_contact() -> None:
-    assert run([Stay("case", "cafe", at(10), at(11)),
-                Stay("an", "market", at(10), at(11))]).f1 == {}
+    assert (
+        run([Stay("case", "cafe", at(10), at(11)), Stay("an", "market", at(10), at(11))]).f1 == {}
+    )
 
 
 def test_margin_joins_stays_closer_than_twice_the_margin() -> None:
@@ -77,17 +82,25 @@ def test_margin_joins_stays_closer_than_twice_the_margin() -> None:
 
 def test_widened_stays_that_only_touch_are_not_contacts() -> None:
     # 11:00 + 15 min = 11:15 = 11:30 − 15 min: the widened intervals touch, no overlap.
-    touching = run([Stay("case", "cafe", at(10), at(11)),
-                    Stay("an", "cafe", at(11.5), at(12)),
-                    Stay("binh", "cafe", at(8.5), at(9.5))])  # 9:30 + 15 min = 10:00 − 15 min
+    touching = run(
+        [
+            Stay("case", "cafe", at(10), at(11)),
+            Stay("an", "cafe", at(11.5), at(12)),
+            Stay("binh", "cafe", at(8.5), at(9.5)),
+        ]
+    )  # 9:30 + 15 min = 10:00 − 15 min
     assert touching.f1 == {}
 
 
 def test_missing_check_out_counts_as_the_default_stay() -> None:
     # Case checked in at 10:00, never out: stays until 11:00 (60 min), +15 min margin.
-    result = run([Stay("case", "cafe", at(10)),
-                  Stay("an", "cafe", at(11) + 29 * MINUTE, at(12)),
-                  Stay("binh", "cafe", at(11.5), at(12))])
+    result = run(
+        [
+            Stay("case", "cafe", at(10)),
+            Stay("an", "cafe", at(11) + 29 * MINUTE, at(12)),
+            Stay("binh", "cafe", at(11.5), at(12)),
+        ]
+    )
     assert set(result.f1) == {"an"}
 
 
@@ -108,8 +121,9 @@ def test_window_edges() -> None:
 
 
 def test_long_forgotten_check_out_is_capped_at_a_day() -> None:
-    result = run([Stay("case", "cafe", at(40), at(41)),
-                  Stay("an", "cafe", at(0), at(100))])  # "stayed" 100 h: capped at 24 h
+    result = run(
+        [Stay("case", "cafe", at(40), at(41)), Stay("an", "cafe", at(0), at(100))]
+    )  # "stayed" 100 h: capped at 24 h
     assert result.f1 == {}
 
 
@@ -131,19 +145,25 @@ def test_f2_only_from_f1_stays_after_exposure_and_before_quarantine() -> None:
 
 
 def test_an_f1_is_not_also_listed_as_f2() -> None:
-    stays = [Stay("case", "cafe", at(10), at(11)), Stay("an", "cafe", at(10), at(11)),
-             Stay("binh", "cafe", at(10), at(11)), Stay("an", "shop", at(12), at(13)),
-             Stay("binh", "shop", at(12), at(13))]
+    stays = [
+        Stay("case", "cafe", at(10), at(11)),
+        Stay("an", "cafe", at(10), at(11)),
+        Stay("binh", "cafe", at(10), at(11)),
+        Stay("an", "shop", at(12), at(13)),
+        Stay("binh", "shop", at(12), at(13)),
+    ]
     result = run(stays)
     assert set(result.f1) == {"an", "binh"}
     assert result.f2 == {}
 
 
 def test_same_vehicle_at_a_checkpoint_within_ten_minutes_is_f1() -> None:
-    passages = [Passage("case", "cp-lao-bao", "74A-123.45", at(9)),
-                Passage("driver", "cp-lao-bao", "74A12345", at(9) + 10 * MINUTE),
-                Passage("later", "cp-lao-bao", "74A-123.45", at(9) + 11 * MINUTE),
-                Passage("other-car", "cp-lao-bao", "75B-999.99", at(9))]
+    passages = [
+        Passage("case", "cp-lao-bao", "74A-123.45", at(9)),
+        Passage("driver", "cp-lao-bao", "74A12345", at(9) + 10 * MINUTE),
+        Passage("later", "cp-lao-bao", "74A-123.45", at(9) + 11 * MINUTE),
+        Passage("other-car", "cp-lao-bao", "75B-999.99", at(9)),
+    ]
     result = run([], passages=passages)
     assert set(result.f1) == {"driver"}
     assert result.f1["driver"].exposures[0].kind == "checkpoint_vehicle"
@@ -151,8 +171,10 @@ def test_same_vehicle_at_a_checkpoint_within_ten_minutes_is_f1() -> None:
 
 # --- property test against a brute-force reading of the rule ---------------------------
 
-def brute_force(stays: list[Stay], window: tuple[int, int], s: OutbreakSettings,
-                quarantine: dict[str, int]) -> tuple[dict[str, int], set[str]]:
+
+def brute_force(
+    stays: list[Stay], window: tuple[int, int], s: OutbreakSettings, quarantine: dict[str, int]
+) -> tuple[dict[str, int], set[str]]:
     m = s.overlap_margin_min * MINUTE
 
     def end(x: Stay) -> int:
@@ -179,8 +201,12 @@ def brute_force(stays: list[Stay], window: tuple[int, int], s: OutbreakSettings,
             if fs.person != f or fs.start < first or (q is not None and fs.start >= q):
                 continue
             for o in stays:
-                if (o.person not in f1 and o.person != "case" and o.venue == fs.venue
-                        and meet(fs.start, end(fs), o.start, end(o))):
+                if (
+                    o.person not in f1
+                    and o.person != "case"
+                    and o.venue == fs.venue
+                    and meet(fs.start, end(fs), o.start, end(o))
+                ):
                     f2.add(o.person)
     return f1, f2
 
@@ -188,11 +214,16 @@ def brute_force(stays: list[Stay], window: tuple[int, int], s: OutbreakSettings,
 people = st.sampled_from(["case", "an", "binh", "chi", "dung", "em", "giang"])
 stays_strategy = st.lists(
     st.builds(
-        lambda p, v, start, dur: Stay(p, v, T0 + start * 5 * MINUTE,
-                                      None if dur is None else T0 + (start + dur) * 5 * MINUTE),
-        people, st.sampled_from(["cafe", "shop", "bus"]), st.integers(0, 3 * 24 * 12),
-        st.none() | st.integers(0, 30 * 12)),
-    max_size=40)
+        lambda p, v, start, dur: Stay(
+            p, v, T0 + start * 5 * MINUTE, None if dur is None else T0 + (start + dur) * 5 * MINUTE
+        ),
+        people,
+        st.sampled_from(["cafe", "shop", "bus"]),
+        st.integers(0, 3 * 24 * 12),
+        st.none() | st.integers(0, 30 * 12),
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -205,7 +236,11 @@ stays_strategy = st.lists(
     quarantine=st.dictionaries(people, st.integers(0, 4 * 24 * 12), max_size=3),
 )
 def test_tracing_matches_the_brute_force_reading_of_the_rule(
-    stays: list[Stay], window_start: int, window_len: int, margin: int, default_stay: int,
+    stays: list[Stay],
+    window_start: int,
+    window_len: int,
+    margin: int,
+    default_stay: int,
     quarantine: dict[str, int],
 ) -> None:
     s = OutbreakSettings(overlap_margin_min=margin, default_stay_min=default_stay)

@@ -1,0 +1,269 @@
+"""Venues, check-ins, persons, cases, contacts and quarantine orders in Redis: the
+storage behind tracing, plain asyncio (Serve replicas hold one each; Redis scripts keep
+concurrent writers consistent).
+
+Check-ins are kept twice, in a sorted set per venue and one per person, scored by
+check-in time, so tracing reads only the time slices it needs and never scans all
+check-ins. Check-out times live in one hash keyed by venue|person|start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from actors.keys import Keys
+from domain.cases import Case, ContactRecord, QuarantineOrder
+from domain.tracing import MAX_STAY_S, Passage, Stay
+from domain.venues import Venue
+
+_CHECKIN = """
+local first = redis.call('GET', KEYS[1])
+if first then return {0, first} end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1] .. '|' .. ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[3])
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+return {1, ARGV[3]}
+"""
+
+# Closes the person's latest check-in at the venue that is at most MAX_STAY old.
+_CHECKOUT = """
+local items = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2] - ARGV[3])
+for _, m in ipairs(items) do
+  local sep = string.find(m, '|', 1, true)
+  if string.sub(m, 1, sep - 1) == ARGV[1] then
+    local start = string.sub(m, sep + 1)
+    local field = ARGV[1] .. '|' .. ARGV[4] .. '|' .. start
+    local existing = redis.call('HGET', KEYS[2], field)
+    if existing then return {0, start, existing} end
+    redis.call('HSET', KEYS[2], field, ARGV[2])
+    return {1, start, ARGV[2]}
+  end
+end
+return {-1}
+"""
+
+_CREATE_CASE = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+return false
+"""
+
+CHECKIN_IDEMPOTENCY_S = 2 * 86_400
+
+
+def _split(member: object) -> tuple[str, int]:
+    left, _, start = str(member).rpartition("|")
+    return left, int(start)
+
+
+def _passages(
+    members: Iterable[object], person: str | None, checkpoint: str | None
+) -> list[Passage]:
+    """Members are "checkpoint|plate|at" (per person) or "person|plate|at" (per checkpoint)."""
+    out = []
+    for m in members:
+        who_or_where, plate, at = str(m).rsplit("|", 2)
+        out.append(Passage(person or who_or_where, checkpoint or who_or_where, plate, int(at)))
+    return out
+
+
+class EpiStore:
+    def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
+        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self.keys = Keys(key_prefix)
+        self._checkin = self._redis.register_script(_CHECKIN)
+        self._checkout = self._redis.register_script(_CHECKOUT)
+        self._create_case = self._redis.register_script(_CREATE_CASE)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # --- rate limits ---------------------------------------------------------------
+    async def allow(self, name: str, who: str, limit: int, window_s: int) -> bool:
+        window = int(datetime.now(UTC).timestamp()) // window_s
+        key = self.keys.rate(name, who, window)
+        pipe = self._redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window_s)
+        count, _ = await pipe.execute()
+        return int(count) <= limit
+
+    # --- persons -------------------------------------------------------------------
+    async def person(self, person_id: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(self.keys.person(person_id))
+        return {str(k): str(v) for k, v in raw.items()}
+
+    async def person_by_phone(self, phone: str) -> str | None:
+        value = await self._redis.get(self.keys.person_by_phone(phone))
+        return None if value is None else str(value)
+
+    async def ensure_person(self, person_id: str, fields: dict[str, str]) -> None:
+        """A person known only from a staff check-in or a case: keep what we know,
+        never overwrite what a declaration said."""
+        pipe = self._redis.pipeline()
+        for name, value in fields.items():
+            pipe.hsetnx(self.keys.person(person_id), name, value)
+        await pipe.execute()
+
+    # --- venues --------------------------------------------------------------------
+    async def add_venue(self, venue: Venue) -> None:
+        pipe = self._redis.pipeline()
+        pipe.set(self.keys.venue(venue.id), venue.model_dump_json())
+        pipe.sadd(self.keys.venues_of_commune(venue.commune_code), venue.id)
+        await pipe.execute()
+
+    async def venue(self, venue_id: str) -> Venue | None:
+        raw = await self._redis.get(self.keys.venue(venue_id))
+        return None if raw is None else Venue.model_validate_json(raw)
+
+    async def venues(self, venue_ids: set[str]) -> dict[str, Venue]:
+        ids = sorted(venue_ids)
+        raws = await self._redis.mget([self.keys.venue(i) for i in ids]) if ids else []
+        return {i: Venue.model_validate_json(r) for i, r in zip(ids, raws, strict=True) if r}
+
+    # --- check-ins -----------------------------------------------------------------
+    async def check_in(self, venue_id: str, person_id: str, at: int, day: str) -> tuple[bool, int]:
+        """(created, start): a second scan in the same minute returns the first one."""
+        k = self.keys
+        created, start = await self._checkin(
+            keys=[
+                k.checkin_minute(venue_id, person_id, at // 60),
+                k.stays_at_venue(venue_id),
+                k.stays_of_person(person_id),
+                k.checkins_by_day(),
+            ],
+            args=[person_id, venue_id, at, day, CHECKIN_IDEMPOTENCY_S],
+        )
+        return bool(int(created)), int(start)
+
+    async def check_out(
+        self, venue_id: str, person_id: str, at: int
+    ) -> tuple[bool, int, int] | None:
+        """(closed now, start, end) of the stay closed, or None when there is no check-in
+        at this venue in the day before `at`."""
+        result = await self._checkout(
+            keys=[self.keys.stays_of_person(person_id), self.keys.stay_ends()],
+            args=[venue_id, at, MAX_STAY_S, person_id],
+        )
+        if int(result[0]) < 0:
+            return None
+        return bool(int(result[0])), int(result[1]), int(result[2])
+
+    async def _with_ends(self, pairs: list[tuple[str, str, int]]) -> list[Stay]:
+        """pairs of (person, venue, start) -> stays with their check-out times."""
+        if not pairs:
+            return []
+        ends = await self._redis.hmget(self.keys.stay_ends(), [f"{v}|{p}|{s}" for p, v, s in pairs])
+        return [
+            Stay(p, v, s, None if e is None else int(e))
+            for (p, v, s), e in zip(pairs, ends, strict=True)
+        ]
+
+    async def stays_of_person(self, person: str, start: int, end: int) -> list[Stay]:
+        members = await self._redis.zrangebyscore(
+            self.keys.stays_of_person(person), start, f"({end}"
+        )
+        return await self._with_ends([(person, *_split(m)) for m in members])
+
+    async def stays_at_venue(self, venue: str, start: int, end: int) -> list[Stay]:
+        members = await self._redis.zrangebyscore(self.keys.stays_at_venue(venue), start, f"({end}")
+        pairs = []
+        for m in members:
+            person, s = _split(m)
+            pairs.append((person, venue, s))
+        return await self._with_ends(pairs)
+
+    async def passages_of_person(self, person: str, start: int, end: int) -> list[Passage]:
+        members = await self._redis.zrangebyscore(
+            self.keys.passages_of_person(person), start, f"({end}"
+        )
+        return _passages(members, person=person, checkpoint=None)
+
+    async def passages_at_checkpoint(self, checkpoint: str, start: int, end: int) -> list[Passage]:
+        members = await self._redis.zrangebyscore(
+            self.keys.passages_at_checkpoint(checkpoint), start, f"({end}"
+        )
+        return _passages(members, person=None, checkpoint=checkpoint)
+
+    # --- cases and contacts ----------------------------------------------------------
+    async def create_case(self, case: Case) -> tuple[Case, bool]:
+        """One case per person: creating it again returns the existing one."""
+        existing = await self._create_case(
+            keys=[self.keys.case_of_person(case.person_id), self.keys.case(case.id)],
+            args=[case.id, case.model_dump_json()],
+        )
+        if existing:
+            found = await self.case(str(existing))
+            assert found is not None
+            return found, False
+        return case, True
+
+    async def case(self, case_id: str) -> Case | None:
+        raw = await self._redis.get(self.keys.case(case_id))
+        return None if raw is None else Case.model_validate_json(raw)
+
+    async def case_of_person(self, person_id: str) -> str | None:
+        value = await self._redis.get(self.keys.case_of_person(person_id))
+        return None if value is None else str(value)
+
+    async def save_case(self, case: Case) -> None:
+        await self._redis.set(self.keys.case(case.id), case.model_dump_json())
+
+    async def add_contacts(self, case_id: str, contacts: list[ContactRecord]) -> int:
+        """Idempotent: a contact already recorded keeps its follow-ups. Returns how many
+        are new."""
+        if not contacts:
+            return 0
+        pipe = self._redis.pipeline(transaction=True)
+        for c in contacts:
+            pipe.set(self.keys.contact(c.id), c.model_dump_json(), nx=True)
+            pipe.sadd(self.keys.contacts_of_case(case_id), c.id)
+        results = await pipe.execute()
+        return sum(1 for r in results[0::2] if r)
+
+    async def contacts_of(self, case_id: str) -> list[ContactRecord]:
+        ids = sorted(
+            str(i) for i in await self._redis.smembers(self.keys.contacts_of_case(case_id))
+        )
+        raws = await self._redis.mget([self.keys.contact(i) for i in ids]) if ids else []
+        return [ContactRecord.model_validate_json(r) for r in raws if r]
+
+    async def contact(self, contact_id: str) -> ContactRecord | None:
+        raw = await self._redis.get(self.keys.contact(contact_id))
+        return None if raw is None else ContactRecord.model_validate_json(raw)
+
+    async def save_contact(self, contact: ContactRecord) -> None:
+        await self._redis.set(self.keys.contact(contact.id), contact.model_dump_json())
+
+    # --- quarantine ------------------------------------------------------------------
+    async def add_quarantine(self, order: QuarantineOrder) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self.keys.quarantine(order.id), order.model_dump_json())
+        pipe.zadd(
+            self.keys.quarantines_of_person(order.person_id),
+            {order.id: int(order.start.timestamp())},
+        )
+        await pipe.execute()
+
+    async def quarantine_starts(self, person_ids: list[str]) -> dict[str, int]:
+        """When each person's first quarantine began (orders not cancelled)."""
+        starts: dict[str, int] = {}
+        for pid in person_ids:
+            ids = await self._redis.zrange(self.keys.quarantines_of_person(pid), 0, -1)
+            raws = (
+                await self._redis.mget([self.keys.quarantine(str(i)) for i in ids]) if ids else []
+            )
+            for raw in raws:
+                if raw is None:
+                    continue
+                order = QuarantineOrder.model_validate_json(raw)
+                if order.status != "cancelled":
+                    starts[pid] = int(order.start.timestamp())
+                    break
+        return starts

@@ -1,0 +1,86 @@
+"""Every Redis key the system writes, in one place. All start with the deployment's
+prefix; time-indexed sorted sets (score = unix seconds) serve the tracing queries."""
+
+from __future__ import annotations
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # declarations
+    def declaration(self, declaration_id: str) -> str:
+        return self._k("decl", declaration_id)
+
+    def idempotency(self, key: str) -> str:
+        return self._k("idem", key)
+
+    def declarations_of_document(self, document_hash: str) -> str:
+        return self._k("decl", "by_doc", document_hash)
+
+    def declarations_by_day(self) -> str:
+        return self._k("stats", "declarations_by_day")
+
+    def ioc_outbox(self) -> str:
+        return self._k("outbox", "ioc")
+
+    # persons (id = document hash): profile from the latest declaration
+    def person(self, person_id: str) -> str:
+        return self._k("person", person_id)
+
+    def person_by_phone(self, phone: str) -> str:
+        return self._k("person", "by_phone", phone)
+
+    # checkpoint passages: member "checkpoint|plate|at" / "person|plate|at"
+    def passages_of_person(self, person_id: str) -> str:
+        return self._k("pass", "person", person_id)
+
+    def passages_at_checkpoint(self, checkpoint: str) -> str:
+        return self._k("pass", "cp", checkpoint)
+
+    # venues and check-ins: member "person|start" / "venue|start"; ends in one hash
+    def venue(self, venue_id: str) -> str:
+        return self._k("venue", venue_id)
+
+    def venues_of_commune(self, commune_code: int) -> str:
+        return self._k("venue", "by_commune", str(commune_code))
+
+    def stays_at_venue(self, venue_id: str) -> str:
+        return self._k("ci", "venue", venue_id)
+
+    def stays_of_person(self, person_id: str) -> str:
+        return self._k("ci", "person", person_id)
+
+    def stay_ends(self) -> str:
+        return self._k("ci", "ends")
+
+    def checkin_minute(self, venue_id: str, person_id: str, minute: int) -> str:
+        return self._k("ci", "idem", f"{venue_id}|{person_id}|{minute}")
+
+    def checkins_by_day(self) -> str:
+        return self._k("stats", "checkins_by_day")
+
+    def rate(self, name: str, who: str, window: int) -> str:
+        return self._k("rate", name, who, str(window))
+
+    # cases, contacts, quarantine
+    def case(self, case_id: str) -> str:
+        return self._k("case", case_id)
+
+    def case_of_person(self, person_id: str) -> str:
+        return self._k("case", "by_person", person_id)
+
+    def contacts_of_case(self, case_id: str) -> str:
+        return self._k("case", case_id, "contacts")
+
+    def contact(self, contact_id: str) -> str:
+        return self._k("contact", contact_id)
+
+    def quarantine(self, order_id: str) -> str:
+        return self._k("quarantine", order_id)
+
+    def quarantines_of_person(self, person_id: str) -> str:
+        return self._k("quarantine", "by_person", person_id)

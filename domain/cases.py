@@ -1,0 +1,287 @@
+"""Cases (F0), contacts (F1), follow-up and quarantine, after WHO Go.Data's model."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.declaration import VIETNAM_TZ, Symptoms, TestResult, TestType
+from domain.errors import FieldError
+from domain.identity import DocumentNumber, DocumentType
+from domain.tracing import Contact as TracedContact
+from domain.tracing import OutbreakSettings, infectious_window
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Classification(StrEnum):
+    SUSPECTED = "suspected"
+    PROBABLE = "probable"
+    CONFIRMED = "confirmed"
+    NOT_A_CASE = "not_a_case"
+
+
+class Outcome(StrEnum):
+    RECOVERED = "recovered"
+    DIED = "died"
+
+
+class IsolationPlace(StrEnum):
+    HOME = "home"
+    FACILITY = "facility"
+    HOSPITAL = "hospital"
+
+
+class LabTest(Frozen):
+    type: TestType
+    date: date
+    result: TestResult
+    lab: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] = ""
+
+
+class CaseChanges(Frozen):
+    """What staff may set or change on a case."""
+
+    classification: Classification | None = None
+    onset_date: date | None = None
+    first_positive_sample_date: date | None = None
+    isolation_at: datetime | None = None
+    isolation_place: IsolationPlace | None = None
+    tests: list[LabTest] | None = Field(default=None, max_length=50)
+    outcome: Outcome | None = None
+    outcome_date: date | None = None
+
+
+class CaseCreate(CaseChanges):
+    classification: Classification = Classification.SUSPECTED
+    document_type: DocumentType = DocumentType.CCCD
+    document_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None
+    ) = None
+    declaration_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = (
+        None
+    )
+    commune_code: int | None = None  # for a person who never declared
+
+
+class Case(Frozen):
+    id: str
+    person_id: str
+    document_number: str
+    full_name: str
+    commune_code: int | None
+    province_code: int | None
+    classification: Classification
+    onset_date: date | None = None
+    first_positive_sample_date: date | None = None
+    isolation_at: datetime | None = None
+    isolation_place: IsolationPlace | None = None
+    tests: list[LabTest] = Field(default_factory=list)
+    outcome: Outcome | None = None
+    outcome_date: date | None = None
+    source_case_id: str | None = None  # converted from a contact of this case
+    created_at: datetime
+    confirmed_at: datetime | None = None
+
+    def onset(self) -> date | None:
+        """Symptom onset, else the first positive sample (given, or the earliest positive test)."""
+        if self.onset_date:
+            return self.onset_date
+        if self.first_positive_sample_date:
+            return self.first_positive_sample_date
+        positives = [t.date for t in self.tests if t.result is TestResult.POSITIVE]
+        return min(positives) if positives else None
+
+    def window(self, s: OutbreakSettings, now: datetime) -> tuple[int, int] | None:
+        onset = self.onset()
+        if onset is None:
+            return None
+        start = int(datetime.combine(onset, time(), VIETNAM_TZ).timestamp())
+        end = self.isolation_at or now
+        return infectious_window(start, int(end.timestamp()), s)
+
+    def changed(self, changes: CaseChanges, now: datetime) -> Case:
+        update = changes.model_dump(exclude_none=True)
+        if changes.classification is Classification.CONFIRMED and self.confirmed_at is None:
+            update["confirmed_at"] = now
+        return self.model_copy(update=update)
+
+
+def check_case_changes(c: CaseChanges, today: date, now: datetime) -> list[FieldError]:
+    errors = []
+    for name in ("onset_date", "first_positive_sample_date", "outcome_date"):
+        value = getattr(c, name)
+        if value is not None and value > today:
+            errors.append(
+                FieldError(
+                    name,
+                    "date_in_future",
+                    "Ngày không được ở tương lai.",
+                    "The date cannot be in the future.",
+                )
+            )
+    if c.isolation_at is not None and c.isolation_at.astimezone(UTC) > now + timedelta(minutes=2):
+        errors.append(
+            FieldError(
+                "isolation_at",
+                "date_in_future",
+                "Thời điểm cách ly không được ở tương lai.",
+                "The isolation time cannot be in the future.",
+            )
+        )
+    for i, t in enumerate(c.tests or []):
+        if t.date > today:
+            errors.append(
+                FieldError(
+                    f"tests.{i}.date",
+                    "date_in_future",
+                    "Ngày không được ở tương lai.",
+                    "The date cannot be in the future.",
+                )
+            )
+    return errors
+
+
+def check_confirmable(case: Case) -> list[FieldError]:
+    """A confirmed case is traced: it needs an onset or a positive sample date."""
+    if case.classification is Classification.CONFIRMED and case.onset() is None:
+        return [
+            FieldError(
+                "onset_date",
+                "onset_required",
+                "Ca xác định cần ngày khởi phát hoặc ngày lấy mẫu dương tính đầu tiên.",
+                "A confirmed case needs an onset date or a first positive sample date.",
+            )
+        ]
+    return []
+
+
+def new_case_id() -> str:
+    return secrets.token_hex(16)
+
+
+class FollowUpStatus(StrEnum):
+    PENDING = "pending"
+    SEEN_OK = "seen_ok"
+    SEEN_WITH_SYMPTOMS = "seen_with_symptoms"
+    NOT_SEEN = "not_seen"
+
+
+class FollowUp(Frozen):
+    date: date
+    status: FollowUpStatus = FollowUpStatus.PENDING
+    symptoms: Symptoms | None = None
+    temperature_c: float | None = None
+    note: str = ""
+
+
+class FollowUpRecord(Frozen):
+    date: date
+    status: FollowUpStatus
+    symptoms: Symptoms = Field(default_factory=Symptoms)
+    temperature_c: float | None = Field(default=None, ge=30, le=45)
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ExposureOut(Frozen):
+    kind: str
+    at: datetime
+    place: str  # venue id or checkpoint id
+    with_person: str
+
+
+class ContactRecord(Frozen):
+    id: str
+    case_id: str
+    person_id: str
+    document_number: str
+    full_name: str
+    commune_code: int | None
+    province_code: int | None
+    exposures: list[ExposureOut]
+    first_exposure: datetime
+    last_exposure: datetime
+    follow_ups: list[FollowUp]
+    converted_case_id: str | None = None
+
+    def recorded(self, record: FollowUpRecord) -> ContactRecord:
+        days = [f.date for f in self.follow_ups]
+        if record.date not in days:
+            raise ValueError("not a follow-up day of this contact")
+        follow_ups = [
+            FollowUp(
+                date=f.date,
+                status=record.status,
+                symptoms=record.symptoms,
+                temperature_c=record.temperature_c,
+                note=record.note,
+            )
+            if f.date == record.date
+            else f
+            for f in self.follow_ups
+        ]
+        return self.model_copy(update={"follow_ups": follow_ups})
+
+
+def contact_id(case_id: str, person_id: str) -> str:
+    """Deterministic: tracing the same case twice yields the same contact records."""
+    return hashlib.sha256(f"{case_id}:{person_id}".encode()).hexdigest()[:32]
+
+
+def follow_up_days(last_exposure: datetime, s: OutbreakSettings) -> list[date]:
+    """One follow-up a day for the follow-up period, from the day after the last exposure
+    (Go.Data's convention), in Vietnam dates."""
+    first = last_exposure.astimezone(VIETNAM_TZ).date() + timedelta(days=1)
+    return [first + timedelta(days=i) for i in range(s.follow_up_days)]
+
+
+def exposures_out(contact: TracedContact) -> list[ExposureOut]:
+    return [
+        ExposureOut(
+            kind=e.kind,
+            at=datetime.fromtimestamp(e.at, UTC),
+            place=e.venue,
+            with_person=e.source_person,
+        )
+        for e in sorted(contact.exposures, key=lambda e: e.at)
+    ]
+
+
+class QuarantineKind(StrEnum):
+    HOME = "home"
+    FACILITY = "facility"
+
+
+class QuarantineStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class QuarantineOrderCreate(Frozen):
+    document_type: DocumentType = DocumentType.CCCD
+    document_number: DocumentNumber
+    kind: QuarantineKind
+    place: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    start: datetime
+    end: datetime
+
+
+class QuarantineOrder(Frozen):
+    id: str
+    person_id: str
+    kind: QuarantineKind
+    place: str
+    start: datetime
+    end: datetime
+    status: QuarantineStatus = QuarantineStatus.ACTIVE
+    commune_code: int | None = None
+    province_code: int | None = None
