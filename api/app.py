@@ -52,6 +52,7 @@ def create_app(
         metrics=metrics,
         qr_ttl=timedelta(hours=settings.qr_token_ttl_hours),
         venue_registrations_per_hour=settings.venue_registrations_per_hour,
+        trust_forwarded_for=settings.trust_forwarded_for,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)

@@ -9,10 +9,10 @@ from xml.sax.saxutils import escape
 
 from domain.declaration import VIETNAM_TZ
 
-COLUMN_X = {"case": 30, "f1": 340, "f2": 650}
+COLUMN_X = {"case": 20, "f1": 330, "f2": 640}
 COLOURS = {"case": "#c62828", "f1": "#ef6c00", "f2": "#f9a825"}
 TITLES = {"case": "F0 — ca bệnh", "f1": "F1 — tiếp xúc gần", "f2": "F2 — tiếp xúc với F1"}
-BOX_W, BOX_H, ROW_H, TOP = 250, 46, 62, 70
+BOX_W, BOX_H, ROW_H, TOP = 220, 46, 62, 70
 
 
 def _when(value: Any) -> str:

@@ -34,6 +34,7 @@ class ApiContext:
     metrics: ApiMetrics
     qr_ttl: timedelta
     venue_registrations_per_hour: int
+    trust_forwarded_for: bool
 
 
 async def _context(request: Request) -> ApiContext:

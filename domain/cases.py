@@ -105,8 +105,11 @@ class Case(Frozen):
         if onset is None:
             return None
         start = int(datetime.combine(onset, time(), VIETNAM_TZ).timestamp())
-        end = self.isolation_at or now
-        return infectious_window(start, int(end.timestamp()), s)
+        if self.isolation_at is not None:
+            end = int(self.isolation_at.timestamp())
+        else:  # not isolated yet: infectious up to and including this second
+            end = int(now.timestamp()) + 1
+        return infectious_window(start, end, s)
 
     def changed(self, changes: CaseChanges, now: datetime) -> Case:
         update = changes.model_dump(exclude_none=True)

@@ -81,7 +81,15 @@ class Settings(BaseSettings):
         description="Per-outbreak tracing parameters, e.g. DICHTE_OUTBREAK__FOLLOW_UP_DAYS=14",
     )
     venue_registrations_per_hour: int = Field(
-        20, gt=0, description="Public venue registrations allowed per client address an hour"
+        120,
+        gt=0,
+        description="Public venue registrations allowed an hour per client address "
+        "(behind Serve's proxy that is the proxy's, unless trust_forwarded_for)",
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Take the client address from the last X-Forwarded-For entry "
+        "(only behind a load balancer that sets it)",
     )
     max_body_bytes: int = Field(64 * 1024, gt=0, description="Largest request body accepted")
 

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from serving.embedded_redis import EmbeddedRedis
+from tests.live import LiveServer, live_server
 
 # Taken out of the environment so that no Settings() built by a test picks it up by
 # accident; tests that want the external server ask for it through `redis_url`.
@@ -49,3 +51,16 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One `dichte run` for every test over HTTP."""
+    with live_server(tmp_path_factory.mktemp("live") / "var") as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        yield client

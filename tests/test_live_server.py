@@ -1,24 +1,16 @@
 """`dichte run` as a newcomer starts it (embedded Redis, Ray, Serve with the HAProxy
-ingress), driven over real HTTP on 127.0.0.1 and from headless Chromium; the last
-test stops it with SIGTERM and checks that nothing is left running."""
+ingress), driven over real HTTP on 127.0.0.1 and from headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
-import psutil
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -26,92 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from domain.tokens import sign_qr, verify_qr
 from tests.factories import declaration, distinct_declaration
+from tests.live import ROOT, LiveServer, only_error
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    process: subprocess.Popen[bytes]
-    base: str
-    metrics: str
-    env: dict[str, str]
-    data_dir: Path
-    log: Path
-
-    def staff_token(self, role: str, unit: int) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "serving.cli", "token", "--role", role, "--unit", str(unit)],
-            env=self.env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("live") / "var"
-    port, metrics_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
-    env.update(
-        DICHTE_DATA_DIR=str(data_dir),
-        DICHTE_HTTP_PORT=str(port),
-        DICHTE_METRICS_PORT=str(metrics_port),
-        RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
-        RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
-    )
-    log = data_dir.parent / "run.log"
-    # What `make run` runs, in the same way: the supervisor that forwards signals.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    live = LiveServer(
-        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}", env, data_dir, log
-    )
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{live.base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"dichte run did not come up:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield live
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-
-
-@pytest.fixture(scope="module")
-def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base, timeout=30) as client:
-        yield client
-
-
-def only_error(response: httpx.Response, status: int) -> dict[str, str]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"errors"}
-    (error,) = body["errors"]
-    assert set(error) == {"field", "code", "message_vi", "message_en"}
-    return error  # type: ignore[no-any-return]
 
 
 def test_health_and_openapi(http: httpx.Client) -> None:
@@ -337,25 +246,3 @@ def test_phone_page_explains_a_bad_cccd_next_to_the_field(server: LiveServer, br
     assert "birth year" in message.inner_text()
     assert page.locator("#result").is_hidden()
     page.close()
-
-
-def test_sigterm_stops_everything(server: LiveServer) -> None:
-    """Last: the launcher stops Ray, Serve, HAProxy and Redis, leaving nothing running."""
-    launcher = psutil.Process(server.process.pid)
-    family = [launcher, *launcher.children(recursive=True)]
-    names = {p.name() for p in family}
-    assert any("redis-server" in n for n in names), names
-    assert any("raylet" in n for n in names), names
-    port = int(server.base.rsplit(":", 1)[1])
-
-    started = time.monotonic()
-    server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(60) == 0
-    _gone, alive = psutil.wait_procs(family, timeout=30)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], (
-        f"left running: {[(p.pid, p.name()) for p in alive]}"
-    )
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0, "the HTTP port still answers"
-    assert not (server.data_dir / "redis" / "redis.sock").exists()
-    print(f"stopped in {time.monotonic() - started:.1f} s")

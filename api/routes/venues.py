@@ -51,7 +51,8 @@ async def register_venue(
         if not covers(staff, venue.commune_code, venue.province_code):
             raise forbidden()
     else:
-        client = request.headers.get("x-forwarded-for", "").split(",")[0].strip() or (
+        forwarded = request.headers.get("x-forwarded-for", "")
+        client = (forwarded.split(",")[-1].strip() if ctx.trust_forwarded_for else "") or (
             request.client.host if request.client else "unknown"
         )
         if not await ctx.epi.store.allow(

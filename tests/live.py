@@ -1,0 +1,111 @@
+"""Starting `dichte run` the way `make run` does, for tests over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    base: str
+    metrics: str
+    env: dict[str, str]
+    data_dir: Path
+    log: Path
+
+    def staff_token(self, role: str, unit: int, communes: str = "") -> str:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "serving.cli",
+                "token",
+                "--role",
+                role,
+                "--unit",
+                str(unit),
+                "--communes",
+                communes,
+            ],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip()
+
+
+@contextlib.contextmanager
+def live_server(data_dir: Path) -> Iterator[LiveServer]:
+    port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
+    env.update(
+        DICHTE_DATA_DIR=str(data_dir),
+        DICHTE_HTTP_PORT=str(port),
+        DICHTE_METRICS_PORT=str(metrics_port),
+        DICHTE_VENUE_REGISTRATIONS_PER_HOUR="5",
+        # HAProxy's own stats ports are fixed by default: two servers would collide.
+        RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
+        RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
+    )
+    log = data_dir.parent / f"run-{port}.log"
+    # What `make run` runs, in the same way: the supervisor that forwards signals.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving.cli", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    live = LiveServer(
+        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}", env, data_dir, log
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{live.base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"dichte run did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    try:
+        yield live
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+
+
+def only_error(response: httpx.Response, status: int) -> dict[str, str]:
+    """The one error shape, with exactly one error in it."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"errors"}
+    (error,) = body["errors"]
+    assert set(error) == {"field", "code", "message_vi", "message_en"}
+    return error  # type: ignore[no-any-return]
