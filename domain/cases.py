@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.declaration import VIETNAM_TZ, Symptoms, TestResult, TestType
+from domain.declaration import VIETNAM_TZ, DiagnosticResult, DiagnosticTest, Symptoms
 from domain.errors import FieldError
 from domain.identity import DocumentNumber, DocumentType
 from domain.tracing import Contact as TracedContact
@@ -40,9 +40,9 @@ class IsolationPlace(StrEnum):
 
 
 class LabTest(Frozen):
-    type: TestType
+    type: DiagnosticTest
     date: date
-    result: TestResult
+    result: DiagnosticResult
     lab: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] = ""
 
 
@@ -97,7 +97,7 @@ class Case(Frozen):
             return self.onset_date
         if self.first_positive_sample_date:
             return self.first_positive_sample_date
-        positives = [t.date for t in self.tests if t.result is TestResult.POSITIVE]
+        positives = [t.date for t in self.tests if t.result is DiagnosticResult.POSITIVE]
         return min(positives) if positives else None
 
     def window(self, s: OutbreakSettings, now: datetime) -> tuple[int, int] | None:

@@ -54,12 +54,12 @@ class VehicleType(StrEnum):
 PLATED_VEHICLES = {VehicleType.CAR, VehicleType.MOTORBIKE, VehicleType.TRUCK, VehicleType.BUS}
 
 
-class TestType(StrEnum):
+class DiagnosticTest(StrEnum):
     PCR = "pcr"
     RAPID_ANTIGEN = "rapid_antigen"
 
 
-class TestResult(StrEnum):
+class DiagnosticResult(StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
     PENDING = "pending"
@@ -118,9 +118,9 @@ class Exposure(Strict):
 
 
 class LatestTest(Strict):
-    type: TestType
+    type: DiagnosticTest
     date: date
-    result: TestResult
+    result: DiagnosticResult
 
 
 class DeclarationCreate(Strict):
