@@ -48,19 +48,13 @@ def test_window_starts_two_days_before_onset_in_vietnam_time() -> None:
 
 def test_without_onset_the_first_positive_sample_counts() -> None:
     by_sample = case(first_positive_sample_date=date(2026, 11, 20))
+    pcr, rapid = DiagnosticTest.PCR, DiagnosticTest.RAPID_ANTIGEN
+    pos, neg = DiagnosticResult.POSITIVE, DiagnosticResult.NEGATIVE
     by_test = case(
         tests=[
-            LabTest(
-                type=DiagnosticTest.PCR, date=date(2026, 11, 22), result=DiagnosticResult.POSITIVE
-            ),
-            LabTest(
-                type=DiagnosticTest.PCR, date=date(2026, 11, 20), result=DiagnosticResult.POSITIVE
-            ),
-            LabTest(
-                type=DiagnosticTest.RAPID_ANTIGEN,
-                date=date(2026, 11, 18),
-                result=DiagnosticResult.NEGATIVE,
-            ),
+            LabTest(type=pcr, date=date(2026, 11, 22), result=pos),
+            LabTest(type=pcr, date=date(2026, 11, 20), result=pos),
+            LabTest(type=rapid, date=date(2026, 11, 18), result=neg),
         ]
     )
     assert by_sample.window(S, NOW) == by_test.window(S, NOW)
