@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from actors.keys import Keys
 from domain.cases import Case, ContactRecord, QuarantineOrder
-from domain.tracing import MAX_STAY_S, Passage, Stay
+from domain.tracing import MAX_STAY_S, Passage, Query, Stay
 from domain.venues import Venue
 
 _CHECKIN = """
@@ -155,41 +155,67 @@ class EpiStore:
             return None
         return bool(int(result[0])), int(result[1]), int(result[2])
 
-    async def _with_ends(self, pairs: list[tuple[str, str, int]]) -> list[Stay]:
-        """pairs of (person, venue, start) -> stays with their check-out times."""
-        if not pairs:
+    async def _ranges(self, keys: list[str], queries: list[Query]) -> list[list[str]]:
+        """One pipeline: the members of each sorted set scored in [from, until)."""
+        if not queries:
             return []
-        ends = await self._redis.hmget(self.keys.stay_ends(), [f"{v}|{p}|{s}" for p, v, s in pairs])
+        pipe = self._redis.pipeline(transaction=False)
+        for key, (_, lo, hi) in zip(keys, queries, strict=True):
+            pipe.zrangebyscore(key, lo, f"({hi}")
+        return [[str(m) for m in members] for members in await pipe.execute()]
+
+    async def _stays(self, triples: list[list[tuple[str, str, int]]]) -> list[list[Stay]]:
+        """(person, venue, start) per query -> stays, their check-outs read in one HMGET."""
+        flat = [t for group in triples for t in group]
+        if not flat:
+            return [[] for _ in triples]
+        ends = iter(
+            await self._redis.hmget(self.keys.stay_ends(), [f"{v}|{p}|{s}" for p, v, s in flat])
+        )
+        out = []
+        for group in triples:
+            batch = []
+            for p, v, start in group:
+                end = next(ends)
+                batch.append(Stay(p, v, start, None if end is None else int(end)))
+            out.append(batch)
+        return out
+
+    async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]:
+        found = await self._ranges([self.keys.stays_of_person(q[0]) for q in queries], queries)
+        return await self._stays(
+            [
+                [(q[0], *_split(m)) for m in members]
+                for q, members in zip(queries, found, strict=True)
+            ]
+        )
+
+    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]:
+        found = await self._ranges([self.keys.stays_at_venue(q[0]) for q in queries], queries)
+        triples = []
+        for (venue, _, _), members in zip(queries, found, strict=True):
+            group = []
+            for m in members:
+                person, start = _split(m)
+                group.append((person, venue, start))
+            triples.append(group)
+        return await self._stays(triples)
+
+    async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]:
+        found = await self._ranges([self.keys.passages_of_person(q[0]) for q in queries], queries)
         return [
-            Stay(p, v, s, None if e is None else int(e))
-            for (p, v, s), e in zip(pairs, ends, strict=True)
+            _passages(members, person=q[0], checkpoint=None)
+            for q, members in zip(queries, found, strict=True)
         ]
 
-    async def stays_of_person(self, person: str, start: int, end: int) -> list[Stay]:
-        members = await self._redis.zrangebyscore(
-            self.keys.stays_of_person(person), start, f"({end}"
+    async def passages_at_checkpoints(self, queries: list[Query]) -> list[list[Passage]]:
+        found = await self._ranges(
+            [self.keys.passages_at_checkpoint(q[0]) for q in queries], queries
         )
-        return await self._with_ends([(person, *_split(m)) for m in members])
-
-    async def stays_at_venue(self, venue: str, start: int, end: int) -> list[Stay]:
-        members = await self._redis.zrangebyscore(self.keys.stays_at_venue(venue), start, f"({end}")
-        pairs = []
-        for m in members:
-            person, s = _split(m)
-            pairs.append((person, venue, s))
-        return await self._with_ends(pairs)
-
-    async def passages_of_person(self, person: str, start: int, end: int) -> list[Passage]:
-        members = await self._redis.zrangebyscore(
-            self.keys.passages_of_person(person), start, f"({end}"
-        )
-        return _passages(members, person=person, checkpoint=None)
-
-    async def passages_at_checkpoint(self, checkpoint: str, start: int, end: int) -> list[Passage]:
-        members = await self._redis.zrangebyscore(
-            self.keys.passages_at_checkpoint(checkpoint), start, f"({end}"
-        )
-        return _passages(members, person=None, checkpoint=checkpoint)
+        return [
+            _passages(members, person=None, checkpoint=q[0])
+            for q, members in zip(queries, found, strict=True)
+        ]
 
     # --- cases and contacts ----------------------------------------------------------
     async def create_case(self, case: Case) -> tuple[Case, bool]:

@@ -185,25 +185,35 @@ def f2_source_stays(
     ]
 
 
+Query = tuple[str, int, int]  # (person or venue or checkpoint, from, until): check-in
+# or passage times in [from, until)
+
+
 class StayIndex(Protocol):
     """Where check-ins and passages are looked up by time (Redis sorted sets in
-    production, lists in tests)."""
+    production, SQLite or lists elsewhere). Queries come in batches so a networked
+    store answers a whole tracing step in one round trip."""
 
-    async def stays_of_person(self, person: str, start: int, end: int) -> list[Stay]: ...
+    async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]: ...
 
-    async def stays_at_venue(self, venue: str, start: int, end: int) -> list[Stay]: ...
+    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]: ...
 
-    async def passages_of_person(self, person: str, start: int, end: int) -> list[Passage]: ...
+    async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]: ...
 
-    async def passages_at_checkpoint(
-        self, checkpoint: str, start: int, end: int
-    ) -> list[Passage]: ...
+    async def passages_at_checkpoints(self, queries: list[Query]) -> list[list[Passage]]: ...
 
 
 @dataclass
 class TraceResult:
     f1: dict[str, Contact]
     f2: dict[str, Contact]
+
+
+async def _around(index: StayIndex, stays: list[Stay], s: OutbreakSettings) -> list[Stay]:
+    """Every check-in at the same venues that could overlap these stays."""
+    found = await index.stays_at_venues([(st.venue, *venue_query_range(st, s)) for st in stays])
+    unique = {(x.person, x.venue, x.start): x for batch in found for x in batch}
+    return list(unique.values())
 
 
 async def trace(
@@ -214,38 +224,42 @@ async def trace(
     quarantine_starts: dict[str, int] | None = None,
     depth: int = 2,
 ) -> TraceResult:
-    """F1 and F2 of a case, reading only the check-ins near the case's own."""
+    """F1 and F2 of a case, reading only the check-ins near the case's own: four batched
+    look-ups for F1 (the case's stays, the venues' stays, the case's passages, the
+    checkpoints' passages) and two more for F2."""
     quarantine_starts = quarantine_starts or {}
-    lookback = MAX_STAY_S
-    raw = await index.stays_of_person(case_person, window[0] - lookback, window[1])
+    # A stay that began up to MAX_STAY_S before the window can still reach into it.
+    (raw,) = await index.stays_of_persons([(case_person, window[0] - MAX_STAY_S, window[1])])
     case_stays = case_stays_in_window(raw, window, s)
-    nearby: list[Stay] = []
-    for st in case_stays:
-        nearby += await index.stays_at_venue(st.venue, *venue_query_range(st, s))
-    f1 = overlap_contacts(case_stays, nearby, {case_person}, s)
+    f1 = overlap_contacts(case_stays, await _around(index, case_stays, s), {case_person}, s)
 
-    passages = await index.passages_of_person(case_person, window[0], window[1])
-    others: list[Passage] = []
-    for p in passages:
-        others += await index.passages_at_checkpoint(
-            p.checkpoint, p.at - VEHICLE_WINDOW_S, p.at + VEHICLE_WINDOW_S + 1
-        )
-    for person, contact in vehicle_contacts(passages, others, window, {case_person}).items():
+    (passages,) = await index.passages_of_persons([(case_person, window[0], window[1])])
+    others = await index.passages_at_checkpoints(
+        [(p.checkpoint, p.at - VEHICLE_WINDOW_S, p.at + VEHICLE_WINDOW_S + 1) for p in passages]
+    )
+    flat = [x for batch in others for x in batch]
+    for person, contact in vehicle_contacts(passages, flat, window, {case_person}).items():
         for e in contact.exposures:
             _add(f1, person, e)
 
     f2: dict[str, Contact] = {}
-    if depth >= 2:
+    if depth >= 2 and f1:
+        people = sorted(f1)
+        firsts = [f1[p].first_exposure for p in people]
+        own = await index.stays_of_persons(
+            [
+                (p, first, quarantine_starts.get(p, 2**62))
+                for p, first in zip(people, firsts, strict=True)
+            ]
+        )
+        sources = [
+            f2_source_stays(stays, first, quarantine_starts.get(p))
+            for p, stays, first in zip(people, own, firsts, strict=True)
+        ]
+        around = await _around(index, [st for group in sources for st in group], s)
         exclude = {case_person, *f1}
-        for person, contact in f1.items():
-            first = contact.first_exposure
-            q = quarantine_starts.get(person)
-            own = await index.stays_of_person(person, first, q if q is not None else 2**62)
-            sources = f2_source_stays(own, first, q)
-            around: list[Stay] = []
-            for st in sources:
-                around += await index.stays_at_venue(st.venue, *venue_query_range(st, s))
-            for other, c in overlap_contacts(sources, around, exclude, s).items():
+        for group in sources:
+            for other, c in overlap_contacts(group, around, exclude, s).items():
                 for e in c.exposures:
                     _add(f2, other, e)
     return TraceResult(f1, f2)

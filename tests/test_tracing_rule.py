@@ -16,6 +16,7 @@ from domain.tracing import (
     MINUTE,
     OutbreakSettings,
     Passage,
+    Query,
     Stay,
     TraceResult,
     trace,
@@ -30,17 +31,27 @@ class MemoryIndex:
     stays: list[Stay]
     passages: list[Passage] = field(default_factory=list)
 
-    async def stays_of_person(self, person: str, start: int, end: int) -> list[Stay]:
-        return [s for s in self.stays if s.person == person and start <= s.start < end]
+    async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]:
+        return [
+            [s for s in self.stays if s.person == who and a <= s.start < b] for who, a, b in queries
+        ]
 
-    async def stays_at_venue(self, venue: str, start: int, end: int) -> list[Stay]:
-        return [s for s in self.stays if s.venue == venue and start <= s.start < end]
+    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]:
+        return [
+            [s for s in self.stays if s.venue == where and a <= s.start < b]
+            for where, a, b in queries
+        ]
 
-    async def passages_of_person(self, person: str, start: int, end: int) -> list[Passage]:
-        return [p for p in self.passages if p.person == person and start <= p.at < end]
+    async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]:
+        return [
+            [p for p in self.passages if p.person == who and a <= p.at < b] for who, a, b in queries
+        ]
 
-    async def passages_at_checkpoint(self, cp: str, start: int, end: int) -> list[Passage]:
-        return [p for p in self.passages if p.checkpoint == cp and start <= p.at < end]
+    async def passages_at_checkpoints(self, queries: list[Query]) -> list[list[Passage]]:
+        return [
+            [p for p in self.passages if p.checkpoint == cp and a <= p.at < b]
+            for cp, a, b in queries
+        ]
 
 
 def run(

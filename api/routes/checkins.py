@@ -131,8 +131,8 @@ async def my_checkins(body: MyCheckins, ctx: Context) -> dict[str, Any]:
     """A citizen sees only their own check-ins of the last 14 days, by their QR token."""
     claims = verify_qr(ctx.signing_key.public_key(), body.person_token, field="person_token")
     now = int(now_utc().timestamp())
-    stays = await ctx.epi.store.stays_of_person(
-        claims.document_hash.hex(), now - int(BACKDATE_LIMIT.total_seconds()), now + 1
+    (stays,) = await ctx.epi.store.stays_of_persons(
+        [(claims.document_hash.hex(), now - int(BACKDATE_LIMIT.total_seconds()), now + 1)]
     )
     venues = await ctx.epi.store.venues({s.venue for s in stays})
     return {
