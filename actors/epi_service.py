@@ -8,17 +8,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.epi_store import EpiStore
+from domain import admin_units
 from domain.cases import (
     Case,
     Classification,
     ContactRecord,
     FollowUp,
+    ManualContactCreate,
+    ManualExposureKind,
     contact_id,
     exposures_out,
     follow_up_days,
+    traced_contact,
 )
 from domain.declaration import VIETNAM_TZ
-from domain.tracing import Contact, OutbreakSettings, TraceResult, trace
+from domain.identity import document_hash, normalize_document_number
+from domain.tracing import Contact, Exposure, OutbreakSettings, TraceResult, trace
+
+MANUAL_KINDS = {k.value for k in ManualExposureKind}
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,42 @@ class EpiService:
         window = case.window(self.outbreak, now or datetime.now(UTC))
         if window is None:
             return None
-        first = await trace(self.store, case.person_id, window, self.outbreak, depth=1)
+        known = {
+            c.person_id: traced_contact(c)
+            for c in await self.store.contacts_of(case.id)
+            if all(e.kind in MANUAL_KINDS for e in c.exposures)
+        }
+        first = await trace(self.store, case.person_id, window, self.outbreak, depth=1, known=known)
         if depth < 2:
             return first
         quarantine = await self.store.quarantine_starts(sorted(first.f1))
-        return await trace(self.store, case.person_id, window, self.outbreak, quarantine, depth)
+        return await trace(
+            self.store, case.person_id, window, self.outbreak, quarantine, depth, known=known
+        )
+
+    async def add_manual_contact(self, case: Case, body: ManualContactCreate) -> ContactRecord:
+        """A household member or a person the case names: recorded as F1 with a follow-up
+        schedule, and traced onwards for F2 like any F1."""
+        person = document_hash(body.document_type, body.document_number).hex()
+        profile = {
+            "document_type": body.document_type.value,
+            "document_number": normalize_document_number(body.document_number),
+        }
+        if body.full_name:
+            profile["full_name"] = body.full_name
+        if body.commune_code is not None:
+            profile["commune_code"] = str(body.commune_code)
+            province = admin_units.commune_province(body.commune_code)
+            if province is not None:
+                profile["province_code"] = str(province)
+        await self.store.ensure_person(person, profile)
+        who = (await self.profiles([person]))[person]
+        exposure = Exposure(body.kind.value, int(body.at.timestamp()), body.place, case.person_id)
+        record = self._contact_record(case, Contact(person, [exposure]), who)
+        await self.store.add_contacts(case.id, [record])
+        stored = await self.store.contact(record.id)
+        assert stored is not None
+        return stored
 
     async def profiles(self, person_ids: list[str]) -> dict[str, PersonView]:
         return {p: PersonView.of(p, await self.store.person(p)) for p in person_ids}

@@ -277,6 +277,13 @@ class EpiStore:
         )
         await pipe.execute()
 
+    async def quarantine(self, order_id: str) -> QuarantineOrder | None:
+        raw = await self._redis.get(self.keys.quarantine(order_id))
+        return None if raw is None else QuarantineOrder.model_validate_json(raw)
+
+    async def save_quarantine(self, order: QuarantineOrder) -> None:
+        await self._redis.set(self.keys.quarantine(order.id), order.model_dump_json())
+
     async def quarantine_starts(self, person_ids: list[str]) -> dict[str, int]:
         """When each person's first quarantine began (orders not cancelled)."""
         starts: dict[str, int] = {}

@@ -14,7 +14,7 @@ from domain.declaration import VIETNAM_TZ, DiagnosticResult, DiagnosticTest, Sym
 from domain.errors import FieldError
 from domain.identity import DocumentNumber, DocumentType
 from domain.tracing import Contact as TracedContact
-from domain.tracing import OutbreakSettings, infectious_window
+from domain.tracing import Exposure, OutbreakSettings, infectious_window
 
 
 class Frozen(BaseModel):
@@ -258,6 +258,31 @@ def exposures_out(contact: TracedContact) -> list[ExposureOut]:
     ]
 
 
+class ManualExposureKind(StrEnum):
+    HOUSEHOLD = "household"
+    MANUAL = "manual"  # named by the case at interview, or found by other means
+
+
+class ManualContactCreate(Frozen):
+    """A contact staff record by hand: the case's household, or a person the case names."""
+
+    document_type: DocumentType = DocumentType.CCCD
+    document_number: DocumentNumber
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    commune_code: int | None = None
+    kind: ManualExposureKind
+    at: datetime  # when they were last together
+    place: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+def traced_contact(record: ContactRecord) -> TracedContact:
+    """A recorded contact as the tracing rule sees it (to seed F2)."""
+    return TracedContact(
+        record.person_id,
+        [Exposure(e.kind, int(e.at.timestamp()), e.place, e.with_person) for e in record.exposures],
+    )
+
+
 class QuarantineKind(StrEnum):
     HOME = "home"
     FACILITY = "facility"
@@ -276,6 +301,11 @@ class QuarantineOrderCreate(Frozen):
     place: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     start: datetime
     end: datetime
+
+
+class QuarantineChange(Frozen):
+    status: QuarantineStatus
+    end: datetime | None = None
 
 
 class QuarantineOrder(Frozen):

@@ -66,7 +66,7 @@ class Passage:
 
 @dataclass(frozen=True)
 class Exposure:
-    kind: str  # "checkin_overlap" | "checkpoint_vehicle"
+    kind: str  # "checkin_overlap" | "checkpoint_vehicle" | "household" | "manual"
     at: int  # when the contact began (the later of the two starts)
     venue: str = ""  # venue id, or checkpoint id for a vehicle exposure
     source_person: str = ""  # the case (for F1) or the F1 (for F2) met
@@ -223,6 +223,7 @@ async def trace(
     s: OutbreakSettings,
     quarantine_starts: dict[str, int] | None = None,
     depth: int = 2,
+    known: dict[str, Contact] | None = None,
 ) -> TraceResult:
     """F1 and F2 of a case, reading only the check-ins near the case's own: four batched
     look-ups for F1 (the case's stays, the venues' stays, the case's passages, the
@@ -238,9 +239,12 @@ async def trace(
         [(p.checkpoint, p.at - VEHICLE_WINDOW_S, p.at + VEHICLE_WINDOW_S + 1) for p in passages]
     )
     flat = [x for batch in others for x in batch]
-    for person, contact in vehicle_contacts(passages, flat, window, {case_person}).items():
-        for e in contact.exposures:
-            _add(f1, person, e)
+    found = vehicle_contacts(passages, flat, window, {case_person})
+    # F1 recorded by hand (household, named by the case) count like traced ones.
+    for extra in (found, known or {}):
+        for person, contact in extra.items():
+            for e in contact.exposures:
+                _add(f1, person, e)
 
     f2: dict[str, Contact] = {}
     if depth >= 2 and f1:

@@ -339,27 +339,6 @@ def test_public_venue_registration_is_rate_limited(http: httpx.Client) -> None:
     assert bad.status_code in (422, 429)
 
 
-def test_quarantine_before_a_meeting_removes_the_f2(
-    http: httpx.Client, outbreak: dict[str, Any]
-) -> None:
-    """F2 counts only the F1's stays before the F1's quarantine began."""
-    order = http.post(
-        "/api/v1/quarantine-orders",
-        headers=outbreak["province"],
-        json={
-            "document_number": outbreak["friend"].document_number,
-            "kind": "home",
-            "start": ago(4),
-            "end": (NOW + timedelta(days=13)).isoformat(),
-        },
-    )
-    assert order.status_code == 201, order.text
-    r = http.get(
-        f"/api/v1/cases/{outbreak['case_id']}/contacts?depth=2", headers=outbreak["province"]
-    ).json()
-    assert r["f2"] == []
-
-
 def test_a_contact_who_falls_ill_becomes_a_case(
     http: httpx.Client, outbreak: dict[str, Any]
 ) -> None:
@@ -375,3 +354,58 @@ def test_a_contact_who_falls_ill_becomes_a_case(
     ).json()
     node = next(n for n in chain["nodes"] if n["label"] == outbreak["friend"].full_name)
     assert node["kind"] == "case" and node["case_id"] == converted.json()["id"]
+
+
+def test_a_household_contact_is_f1_and_is_traced_onwards(
+    http: httpx.Client, outbreak: dict[str, Any]
+) -> None:
+    wife, shopkeeper = declare(http), declare(http)
+    scan(http, "checkins", outbreak["market"]["code"], wife, 1)
+    scan(http, "checkins", outbreak["market"]["code"], shopkeeper, 1.2)
+    added = http.post(
+        f"/api/v1/cases/{outbreak['case_id']}/contacts",
+        headers=outbreak["province"],
+        json={"document_number": wife.document_number, "kind": "household", "at": ago(2)},
+    )
+    assert added.status_code == 201, added.text
+    assert len(added.json()["follow_ups"]) == 14
+    r = http.get(
+        f"/api/v1/cases/{outbreak['case_id']}/contacts?depth=2", headers=outbreak["province"]
+    ).json()
+    f1 = {c["document_number"]: c for c in r["f1"]}
+    assert f1[wife.document_number]["exposures"][0]["kind"] == "household"
+    assert shopkeeper.document_number in {c["document_number"] for c in r["f2"]}
+
+
+def test_quarantine_before_a_meeting_removes_the_f2_until_cancelled(
+    http: httpx.Client, outbreak: dict[str, Any]
+) -> None:
+    """F2 counts only the F1's stays before the F1's quarantine began."""
+    url = f"/api/v1/cases/{outbreak['case_id']}/contacts?depth=2"
+
+    def f2() -> set[str]:
+        return {
+            c["document_number"] for c in http.get(url, headers=outbreak["province"]).json()["f2"]
+        }
+
+    assert outbreak["neighbour"].document_number in f2()
+    order = http.post(
+        "/api/v1/quarantine-orders",
+        headers=outbreak["province"],
+        json={
+            "document_number": outbreak["friend"].document_number,
+            "kind": "home",
+            "start": ago(4),
+            "end": (NOW + timedelta(days=13)).isoformat(),
+        },
+    )
+    assert order.status_code == 201, order.text
+    assert outbreak["neighbour"].document_number not in f2()  # met at 3 h ago: after 4 h ago
+
+    cancelled = http.patch(
+        f"/api/v1/quarantine-orders/{order.json()['id']}",
+        headers=outbreak["province"],
+        json={"status": "cancelled"},
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert outbreak["neighbour"].document_number in f2()

@@ -20,6 +20,8 @@ from domain.cases import (
     Classification,
     ContactRecord,
     FollowUpRecord,
+    ManualContactCreate,
+    QuarantineChange,
     QuarantineOrder,
     QuarantineOrderCreate,
     check_case_changes,
@@ -203,6 +205,22 @@ async def recorded_contacts(case_id: str, ctx: Context, staff: Staff) -> list[di
     return [c.model_dump(mode="json") for c in await ctx.epi.store.contacts_of(case.id)]
 
 
+@router.post("/cases/{case_id}/contacts", status_code=201)
+async def add_contact(
+    case_id: str, body: ManualContactCreate, ctx: Context, staff: Staff
+) -> dict[str, Any]:
+    """Record a household member or a person the case named as F1 (idempotent)."""
+    case = await _case(ctx, case_id, staff)
+    if body.at.astimezone(UTC) > datetime.now(UTC):
+        raise DomainError.single(
+            "at",
+            "date_in_future",
+            "Thời điểm không được ở tương lai.",
+            "The time cannot be in the future.",
+        )
+    return (await ctx.epi.add_manual_contact(case, body)).model_dump(mode="json")
+
+
 @router.get("/contacts/{contact_id}")
 async def read_contact(contact_id: str, ctx: Context, staff: Staff) -> dict[str, Any]:
     return (await _contact(ctx, contact_id, staff)).model_dump(mode="json")
@@ -290,4 +308,29 @@ async def order_quarantine(
         province_code=province,
     )
     await ctx.epi.store.add_quarantine(order)
+    return order.model_dump(mode="json")
+
+
+@router.patch("/quarantine-orders/{order_id}")
+async def change_quarantine(
+    order_id: str, body: QuarantineChange, ctx: Context, staff: Staff
+) -> dict[str, Any]:
+    """Complete, cancel or extend an order. A cancelled order no longer bounds F2."""
+    order = await ctx.epi.store.quarantine(order_id) if _ID.match(order_id) else None
+    if order is None:
+        raise not_found("order_id", "lệnh cách ly", "quarantine order")
+    if not covers(staff, order.commune_code, order.province_code):
+        raise forbidden()
+    update: dict[str, Any] = {"status": body.status}
+    if body.end is not None:
+        if body.end <= order.start:
+            raise DomainError.single(
+                "end",
+                "end_before_start",
+                "Ngày kết thúc phải sau ngày bắt đầu.",
+                "The end must be after the start.",
+            )
+        update["end"] = body.end
+    order = order.model_copy(update=update)
+    await ctx.epi.store.save_quarantine(order)
     return order.model_dump(mode="json")
