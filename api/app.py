@@ -53,6 +53,7 @@ def create_app(
         qr_ttl=timedelta(hours=settings.qr_token_ttl_hours),
         venue_registrations_per_hour=settings.venue_registrations_per_hour,
         trust_forwarded_for=settings.trust_forwarded_for,
+        base_url=settings.base_url(),
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
@@ -67,10 +68,16 @@ def create_app(
 
     web = resources.files("api")
     index = (web / "templates" / "index.html").read_text(encoding="utf-8")
+    checkin = (web / "templates" / "checkin.html").read_text(encoding="utf-8")
 
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
 
+    async def checkin_page(code: str) -> HTMLResponse:
+        # What a phone camera opens from a venue poster; the page reads the code itself.
+        return HTMLResponse(checkin)
+
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/c/{code}", checkin_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(web / "static")), name="static")
     return app

@@ -35,6 +35,7 @@ class ApiContext:
     qr_ttl: timedelta
     venue_registrations_per_hour: int
     trust_forwarded_for: bool
+    base_url: str
 
 
 async def _context(request: Request) -> ApiContext:

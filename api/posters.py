@@ -17,7 +17,7 @@ DPI = 150
 A4_PX = (round(A4_MM[0] / 25.4 * DPI), round(A4_MM[1] / 25.4 * DPI))  # 1240 × 1754
 TITLE_VI = "QUÉT MÃ QR ĐỂ CHECK-IN"
 TITLE_EN = "Scan to check in"
-FOOTER = "Khai báo y tế điện tử — dichte · Quét mã khi vào, quét lại khi ra (scan in, scan out)"
+FOOTER = "Quét bằng camera điện thoại khi vào và khi ra · Scan with your phone camera on the way in and out"
 
 
 @cache

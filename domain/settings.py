@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address Serve's HTTP ingress binds")
     http_port: int = Field(8000, description="Port of the API and pages")
+    public_base_url: str | None = Field(
+        None,
+        description="Address citizens' phones reach the service at, printed into venue "
+        "QR codes (e.g. https://khaibao.quangtri.gov.vn); default http://HTTP_HOST:HTTP_PORT",
+    )
     metrics_port: int = Field(8080, description="Port of Ray's Prometheus metrics endpoint")
     fast_ingress: bool = Field(
         True,
@@ -108,6 +113,9 @@ class Settings(BaseSettings):
                     "with persistence); the embedded server is for development"
                 )
         return self
+
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     def for_workers(self) -> dict[str, object]:
         """The settings as a plain dict to hand to actors and replicas."""

@@ -123,8 +123,17 @@ def sign_venue_code(key: Ed25519PrivateKey, venue: Venue) -> str:
     return signed_blob(key, VENUE_PREFIX, _VENUE_CONTEXT, payload)
 
 
+def checkin_url(base_url: str, code: str) -> str:
+    """What a poster's QR holds: a link a phone camera opens, ending with the signed code."""
+    return f"{base_url}/c/{code}"
+
+
 def verify_venue_code(public_key: Ed25519PublicKey, code: str) -> str:
-    """The venue id a poster's code names, or DomainError (field venue_code) saying why."""
+    """The venue id a poster's code names, or DomainError (field venue_code) saying why.
+    Takes the bare code or the check-in link that carries it."""
+    code = code.strip()
+    if VENUE_PREFIX in code:
+        code = code[code.rindex(VENUE_PREFIX) :]
     payload = verified_blob(
         public_key, VENUE_PREFIX, _VENUE_CONTEXT, _VENUE_LAYOUT.size, code, field="venue_code"
     )

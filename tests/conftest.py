@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from serving.embedded_redis import EmbeddedRedis
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, chromium, live_server
 
 # Taken out of the environment so that no Settings() built by a test picks it up by
 # accident; tests that want the external server ask for it through `redis_url`.
@@ -64,3 +64,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def http(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    with chromium() as b:
+        yield b

@@ -109,3 +109,51 @@ def only_error(response: httpx.Response, status: int) -> dict[str, str]:
     (error,) = body["errors"]
     assert set(error) == {"field", "code", "message_vi", "message_en"}
     return error  # type: ignore[no-any-return]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "Chromium is not installed (/usr/bin/chromium); `make test` installs it "
+            "as root, or: apt-get install chromium"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def fill_declaration_form(page, body: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    page.fill("#full_name", body["full_name"])
+    page.select_option("#document_type", body["document_type"])
+    page.fill("#document_number", body["document_number"])
+    page.fill("#date_of_birth", body["date_of_birth"])
+    page.select_option("#sex", body["sex"])
+    page.fill("#phone", body["phone"])
+    page.wait_for_function("document.querySelectorAll('#residence_province option').length > 30")
+    page.select_option("#residence_province", str(body["residence"]["province_code"]))
+    page.wait_for_function("document.querySelectorAll('#residence_commune option').length > 1")
+    page.select_option("#residence_commune", str(body["residence"]["commune_code"]))
+    page.fill("#residence_street", body["residence"]["street"])
+    page.select_option("#from_province", str(body["coming_from"]["province_code"]))
+    page.select_option("#to_province", str(body["going_to"]["province_code"]))
+    page.select_option("#vehicle_type", body["vehicle"]["type"])
+    page.fill("#vehicle_plate", body["vehicle"]["plate"])
+    page.check("input[name=cough]")

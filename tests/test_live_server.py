@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -18,9 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from domain.tokens import sign_qr, verify_qr
 from tests.factories import declaration, distinct_declaration
-from tests.live import ROOT, LiveServer, only_error
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.live import ROOT, LiveServer, fill_declaration_form, only_error
 
 
 def test_health_and_openapi(http: httpx.Client) -> None:
@@ -169,56 +166,12 @@ def test_metrics_are_scrapable_in_prometheus_text(server: LiveServer, http: http
     assert set(re.findall(r"ray_dichte_\w+", alerts)) <= names
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "Chromium is not installed (/usr/bin/chromium); `make test` installs it "
-            "as root, or: apt-get install chromium"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
-
-
-def fill_form(page, body: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
-    page.fill("#full_name", body["full_name"])
-    page.select_option("#document_type", body["document_type"])
-    page.fill("#document_number", body["document_number"])
-    page.fill("#date_of_birth", body["date_of_birth"])
-    page.select_option("#sex", body["sex"])
-    page.fill("#phone", body["phone"])
-    page.wait_for_function("document.querySelectorAll('#residence_province option').length > 30")
-    page.select_option("#residence_province", str(body["residence"]["province_code"]))
-    page.wait_for_function("document.querySelectorAll('#residence_commune option').length > 1")
-    page.select_option("#residence_commune", str(body["residence"]["commune_code"]))
-    page.fill("#residence_street", body["residence"]["street"])
-    page.select_option("#from_province", str(body["coming_from"]["province_code"]))
-    page.select_option("#to_province", str(body["going_to"]["province_code"]))
-    page.select_option("#vehicle_type", body["vehicle"]["type"])
-    page.fill("#vehicle_plate", body["vehicle"]["plate"])
-    page.check("input[name=cough]")
-
-
 @pytest.mark.browser
 def test_phone_page_declares_and_shows_the_qr(server: LiveServer, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     page.goto(server.base + "/")
     assert page.locator("h1").inner_text() == "Khai báo y tế"
-    fill_form(page, distinct_declaration())
+    fill_declaration_form(page, distinct_declaration())
     page.click("#submit")
     page.wait_for_selector("#result:not([hidden])", timeout=30_000)
     page.wait_for_function("document.getElementById('qr').naturalWidth > 0")
@@ -237,7 +190,7 @@ def test_phone_page_explains_a_bad_cccd_next_to_the_field(server: LiveServer, br
     page.goto(server.base + "/")
     body = distinct_declaration()
     body["document_number"] = "045091" + body["document_number"][6:]  # year digits say 1991
-    fill_form(page, body)
+    fill_declaration_form(page, body)
     page.click("#submit")
     message = page.locator('.field[data-field="document_number"] .err')
     message.wait_for(state="visible", timeout=30_000)

@@ -17,7 +17,7 @@ from domain.keys import load_signing_key
 from domain.settings import Settings
 from domain.tokens import QrClaims, sign_qr
 from tests.factories import DONG_HOI_WARD, QUANG_TRI, distinct_declaration
-from tests.live import LiveServer, only_error
+from tests.live import LiveServer, fill_declaration_form, only_error
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -266,7 +266,9 @@ def test_poster_scans_back_to_the_venue_code(http: httpx.Client, outbreak: dict[
     assert png.headers["content-type"] == "image/png"
     image = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert image.shape == (1754, 1240)  # A4 at 150 dpi
-    assert cv2.QRCodeDetectorAruco().detectAndDecode(image)[0] == cafe["code"]
+    # A phone camera opens the link; the link ends with the signed venue code.
+    scanned = cv2.QRCodeDetectorAruco().detectAndDecode(image)[0]
+    assert scanned == cafe["checkin_url"] == f"{str(http.base_url).rstrip('/')}/c/{cafe['code']}"
     assert http.get(cafe["poster_urls"]["pdf"]).content.startswith(b"%PDF")
     assert "Quán cà phê Gió" in http.get(cafe["poster_urls"]["svg"]).text
 
@@ -409,3 +411,31 @@ def test_quarantine_before_a_meeting_removes_the_f2_until_cancelled(
     )
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert outbreak["neighbour"].document_number in f2()
+
+
+@pytest.mark.browser
+def test_a_phone_declares_then_checks_in_from_the_poster_link(
+    http: httpx.Client,
+    outbreak: dict[str, Any],
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(outbreak["market"]["checkin_url"])  # what the camera opens
+    page.locator("#declare").wait_for(state="visible")
+    assert "chưa có tờ khai" in page.locator("#status").inner_text()
+    page.click("#declare")
+    fill_declaration_form(page, distinct_declaration())
+    page.click("#submit")
+    page.locator("#continue_checkin").wait_for(state="visible", timeout=30_000)
+    page.click("#continue_checkin")
+    page.locator("#checkout").wait_for(state="visible", timeout=30_000)
+    assert page.locator("#venue").inner_text() == "Chợ Đồng Hới"
+    page.click("#checkout")
+    page.wait_for_function("document.getElementById('status').textContent.includes('check-out')")
+
+    token = page.evaluate("localStorage.getItem('dichte.person_token')")
+    mine = http.post("/api/v1/checkins/mine", json={"person_token": token}).json()["checkins"]
+    assert [c["venue_name"] for c in mine] == ["Chợ Đồng Hới"]
+    assert mine[0]["checked_out_at"] is not None
+    context.close()

@@ -13,7 +13,14 @@ from api.deps import ApiContext, Context, MaybeStaff, forbidden, not_found
 from api.posters import poster_bytes
 from domain.errors import DomainError
 from domain.records import covers
-from domain.venues import VENUE_TYPE_VI, Venue, VenueCreate, check_venue, sign_venue_code
+from domain.venues import (
+    VENUE_TYPE_VI,
+    Venue,
+    VenueCreate,
+    check_venue,
+    checkin_url,
+    sign_venue_code,
+)
 
 router = APIRouter(prefix="/venues", tags=["venues"])
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -21,10 +28,12 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 def _public(ctx: ApiContext, venue: Venue) -> dict[str, Any]:
     base = f"/api/v1/venues/{venue.id}"
+    code = sign_venue_code(ctx.signing_key, venue)
     return {
         **venue.model_dump(mode="json", exclude={"owner_phone"}),
         "address": venue.address(),
-        "code": sign_venue_code(ctx.signing_key, venue),
+        "code": code,
+        "checkin_url": checkin_url(ctx.base_url, code),
         "qr_svg_url": f"{base}/qr.svg",
         "poster_urls": {fmt: f"{base}/poster.{fmt}" for fmt in ("pdf", "png", "svg")},
     }
@@ -84,9 +93,8 @@ async def read_venue(venue_id: str, ctx: Context) -> dict[str, Any]:
 async def venue_qr(venue_id: str, ctx: Context) -> Response:
     venue = await load_venue(ctx, venue_id)
     buf = io.BytesIO()
-    segno.make_qr(sign_venue_code(ctx.signing_key, venue), error="m").save(
-        buf, kind="svg", scale=6, border=4, xmldecl=False
-    )
+    link = checkin_url(ctx.base_url, sign_venue_code(ctx.signing_key, venue))
+    segno.make_qr(link, error="m").save(buf, kind="svg", scale=6, border=4, xmldecl=False)
     return Response(buf.getvalue(), media_type="image/svg+xml")
 
 
@@ -104,7 +112,7 @@ async def venue_poster(
     """A4, Vietnamese: the venue's name, kind and address above its QR code."""
     venue = await load_venue(ctx, venue_id)
     body = poster_bytes(
-        sign_venue_code(ctx.signing_key, venue),
+        checkin_url(ctx.base_url, sign_venue_code(ctx.signing_key, venue)),
         venue.name,
         VENUE_TYPE_VI[venue.type],
         venue.address(),

@@ -23,6 +23,7 @@ const EN = {
   consent: "I agree to face recognition at checkpoints", submit: "Submit declaration",
   done: "Declared", show_qr: "Show this QR code to the officer at the checkpoint.",
   valid_until: "Valid until", declaration_id: "Declaration id", again: "New declaration",
+  continue_checkin: "Continue checking in",
   choose: "— choose —", network: "Network error, please retry.", remove: "Remove",
 };
 const VI = {};
@@ -180,6 +181,11 @@ $("declaration").addEventListener("submit", async (ev) => {
     });
     const body = await res.json();
     if (!res.ok) { showErrors(body.errors || []); return; }
+    // This phone's own token: venue posters' check-in links use it (see checkin.js).
+    localStorage.setItem("dichte.person_token", body.qr_token);
+    const pending = sessionStorage.getItem("dichte.pending_checkin");
+    $("continue_checkin").hidden = !pending;
+    if (pending) $("continue_checkin").href = pending;
     $("qr").src = body.qr_svg_url;
     $("declaration_id").textContent = body.id;
     $("expires").textContent = new Date(body.expires_at).toLocaleString(lang === "en" ? "en-GB" : "vi-VN");
