@@ -17,7 +17,10 @@ DPI = 150
 A4_PX = (round(A4_MM[0] / 25.4 * DPI), round(A4_MM[1] / 25.4 * DPI))  # 1240 × 1754
 TITLE_VI = "QUÉT MÃ QR ĐỂ CHECK-IN"
 TITLE_EN = "Scan to check in"
-FOOTER = "Quét bằng camera điện thoại khi vào và khi ra · Scan with your phone camera on the way in and out"
+FOOTER = (
+    "Quét bằng camera điện thoại khi vào và khi ra · "
+    "Scan with your phone camera on the way in and out"
+)
 
 
 @cache
