@@ -73,6 +73,13 @@ def scan(
     return r.json()  # type: ignore[no-any-return]
 
 
+def recorded_contact(http: httpx.Client, outbreak: dict[str, Any], who: Person) -> dict[str, Any]:
+    contacts = http.get(
+        f"/api/v1/cases/{outbreak['case_id']}/recorded-contacts", headers=outbreak["province"]
+    ).json()
+    return next(c for c in contacts if c["document_number"] == who.document_number)  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
 def outbreak(server: LiveServer, http: httpx.Client) -> dict[str, Any]:
     """A day in Đồng Hới: a café and a market, five people, one of them falls ill."""
@@ -165,10 +172,7 @@ def test_f1_and_f2_follow_the_rule(http: httpx.Client, outbreak: dict[str, Any])
 def test_each_f1_gets_a_daily_follow_up_schedule(
     http: httpx.Client, outbreak: dict[str, Any]
 ) -> None:
-    contacts = http.get(
-        f"/api/v1/cases/{outbreak['case_id']}/recorded-contacts", headers=outbreak["province"]
-    ).json()
-    friend = next(c for c in contacts if c["document_number"] == outbreak["friend"].document_number)
+    friend = recorded_contact(http, outbreak, outbreak["friend"])
     days = [f["date"] for f in friend["follow_ups"]]
     last_exposure = (NOW - timedelta(hours=5.5)).astimezone(VIETNAM_TZ).date()
     assert days[0] == str(last_exposure + timedelta(days=1))
@@ -185,13 +189,8 @@ def test_each_f1_gets_a_daily_follow_up_schedule(
 
 
 def test_recording_a_follow_up(http: httpx.Client, outbreak: dict[str, Any]) -> None:
-    contacts = http.get(
-        f"/api/v1/cases/{outbreak['case_id']}/recorded-contacts", headers=outbreak["province"]
-    ).json()
     # Exposed yesterday: the first follow-up day is today at the latest.
-    contact = next(
-        c for c in contacts if c["document_number"] == outbreak["old_friend"].document_number
-    )
+    contact = recorded_contact(http, outbreak, outbreak["old_friend"])
     url = f"/api/v1/contacts/{contact['id']}/follow-ups"
     day = contact["follow_ups"][0]["date"]
     ok = http.post(
@@ -344,10 +343,7 @@ def test_public_venue_registration_is_rate_limited(http: httpx.Client) -> None:
 def test_a_contact_who_falls_ill_becomes_a_case(
     http: httpx.Client, outbreak: dict[str, Any]
 ) -> None:
-    contacts = http.get(
-        f"/api/v1/cases/{outbreak['case_id']}/recorded-contacts", headers=outbreak["province"]
-    ).json()
-    friend = next(c for c in contacts if c["document_number"] == outbreak["friend"].document_number)
+    friend = recorded_contact(http, outbreak, outbreak["friend"])
     converted = http.post(f"/api/v1/contacts/{friend['id']}/convert", headers=outbreak["province"])
     assert converted.status_code == 201, converted.text
     assert converted.json()["source_case_id"] == outbreak["case_id"]
