@@ -435,3 +435,38 @@ def test_a_phone_declares_then_checks_in_from_the_poster_link(
     assert [c["venue_name"] for c in mine] == ["Chợ Đồng Hới"]
     assert mine[0]["checked_out_at"] is not None
     context.close()
+
+
+def test_staff_check_in_a_person_by_phone(
+    server: LiveServer, http: httpx.Client, outbreak: dict[str, Any]
+) -> None:
+    who = declare(http, phone="0335123456")
+    r = http.post(
+        "/api/v1/checkins",
+        headers=outbreak["commune_staff"],
+        json={"venue_code": outbreak["cafe"]["checkin_url"], "phone": "+84 335 123 456"},
+    )
+    assert r.status_code == 201, r.text
+    mine = http.post("/api/v1/checkins/mine", json={"person_token": who.token}).json()
+    assert [c["venue_name"] for c in mine["checkins"]] == ["Quán cà phê Gió"]
+    unknown = http.post(
+        "/api/v1/checkins",
+        headers=outbreak["commune_staff"],
+        json={"venue_code": outbreak["cafe"]["code"], "phone": "0399999999"},
+    )
+    assert only_error(unknown, 404)["code"] == "person_unknown"
+
+
+def test_staff_register_venues_only_in_their_area(server: LiveServer, http: httpx.Client) -> None:
+    elsewhere = bearer(server, "commune", 1)
+    r = http.post(
+        "/api/v1/venues",
+        headers=elsewhere,
+        json={
+            "name": "Nhà văn hóa",
+            "type": "other",
+            "owner_phone": "0912000111",
+            "commune_code": DONG_HOI_WARD,
+        },
+    )
+    assert only_error(r, 403)["code"] == "forbidden"
