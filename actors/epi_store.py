@@ -217,6 +217,25 @@ class EpiStore:
             for q, members in zip(queries, found, strict=True)
         ]
 
+    async def prune_checkins(self, before: int) -> int:
+        """Forget check-ins (and their check-outs) older than `before`, as the retention
+        promise says; returns how many stays were removed. Walks the sorted sets with
+        SCAN, so it can run while the system serves."""
+        removed = 0
+        for pattern in (self.keys.stays_at_venue("*"), self.keys.stays_of_person("*")):
+            async for key in self._redis.scan_iter(match=pattern, count=1000):
+                removed += int(await self._redis.zremrangebyscore(key, "-inf", f"({before}"))
+        stale = []
+        async for field, _ in self._redis.hscan_iter(self.keys.stay_ends(), count=1000):
+            if int(str(field).rsplit("|", 1)[1]) < before:
+                stale.append(field)
+            if len(stale) >= 1000:
+                await self._redis.hdel(self.keys.stay_ends(), *stale)
+                stale = []
+        if stale:
+            await self._redis.hdel(self.keys.stay_ends(), *stale)
+        return removed // 2  # each stay is in a venue set and a person set
+
     # --- cases and contacts ----------------------------------------------------------
     async def create_case(self, case: Case) -> tuple[Case, bool]:
         """One case per person: creating it again returns the existing one."""

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         default_factory=OutbreakSettings,
         description="Per-outbreak tracing parameters, e.g. DICHTE_OUTBREAK__FOLLOW_UP_DAYS=14",
     )
+    checkin_retention_days: int = Field(
+        21, gt=0, description="Check-ins older than this are deleted by `dichte prune`"
+    )
     venue_registrations_per_hour: int = Field(
         120,
         gt=0,

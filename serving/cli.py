@@ -87,6 +87,33 @@ def token(
 
 
 @app.command()
+def prune() -> None:
+    """Delete check-ins older than the retention period (DICHTE_CHECKIN_RETENTION_DAYS,
+    default 21); run it daily, e.g. from cron."""
+    import asyncio
+
+    from actors.epi_store import EpiStore
+
+    settings = _settings()
+    if not settings.redis_url:
+        console.print("[red]prune needs DICHTE_REDIS_URL (the running system's Redis)[/red]")
+        raise typer.Exit(2)
+
+    async def go() -> int:
+        store = EpiStore(settings.redis_url or "", key_prefix=settings.redis_key_prefix)
+        try:
+            return await store.prune_checkins(
+                int(time.time()) - settings.checkin_retention_days * 86_400
+            )
+        finally:
+            await store.close()
+
+    print(
+        f"removed {asyncio.run(go())} check-ins older than {settings.checkin_retention_days} days"
+    )
+
+
+@app.command()
 def keygen() -> None:
     """Print a new Ed25519 signing key (for DICHTE_SIGNING_KEY) and its public key."""
     key = Ed25519PrivateKey.generate()
