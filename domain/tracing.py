@@ -224,10 +224,12 @@ async def trace(
     quarantine_starts: dict[str, int] | None = None,
     depth: int = 2,
     known: dict[str, Contact] | None = None,
+    as_of: int | None = None,
 ) -> TraceResult:
     """F1 and F2 of a case, reading only the check-ins near the case's own: four batched
     look-ups for F1 (the case's stays, the venues' stays, the case's passages, the
-    checkpoints' passages) and two more for F2."""
+    checkpoints' passages) and two more for F2. `as_of` traces as it could have been
+    traced then: no F1 stay from that moment on is a source of F2."""
     quarantine_starts = quarantine_starts or {}
     # A stay that began up to MAX_STAY_S before the window can still reach into it.
     (raw,) = await index.stays_of_persons([(case_person, window[0] - MAX_STAY_S, window[1])])
@@ -250,20 +252,15 @@ async def trace(
     if depth >= 2 and f1:
         people = sorted(f1)
         firsts = [f1[p].first_exposure for p in people]
+        ends = [min(quarantine_starts.get(p, 2**62), as_of or 2**62) for p in people]
         own = await index.stays_of_persons(
-            [
-                (p, first, quarantine_starts.get(p, 2**62))
-                for p, first in zip(people, firsts, strict=True)
-            ]
+            [(p, first, end) for p, first, end in zip(people, firsts, ends, strict=True)]
         )
         sources = [
-            f2_source_stays(stays, first, quarantine_starts.get(p))
-            for p, stays, first in zip(people, own, firsts, strict=True)
+            stay
+            for stays, first, end in zip(own, firsts, ends, strict=True)
+            for stay in f2_source_stays(stays, first, end)
         ]
-        around = await _around(index, [st for group in sources for st in group], s)
-        exclude = {case_person, *f1}
-        for group in sources:
-            for other, c in overlap_contacts(group, around, exclude, s).items():
-                for e in c.exposures:
-                    _add(f2, other, e)
+        # One pass over all F1 sources: each exposure still names the F1 met.
+        f2 = overlap_contacts(sources, await _around(index, sources, s), {case_person, *f1}, s)
     return TraceResult(f1, f2)

@@ -45,9 +45,11 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, *, strict_durability: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, strict_durability: bool = False,
+                 append_only: bool = True) -> None:
         self.dir = (data_dir / "redis").resolve()
         self.strict_durability = strict_durability
+        self.append_only = append_only  # off only for throwaway benchmark data
         self._process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -76,7 +78,7 @@ class EmbeddedRedis:
                     f"pidfile {self.pidfile}",
                     f"logfile {self.dir / 'redis.log'}",
                     "daemonize no",
-                    "appendonly yes",
+                    f"appendonly {'yes' if self.append_only else 'no'}",
                     f"appendfsync {'always' if self.strict_durability else 'everysec'}",
                     'save ""',
                     "protected-mode yes",

@@ -261,3 +261,16 @@ def test_tracing_matches_the_brute_force_reading_of_the_rule(
     got = run(stays, window, q, s=s)
     assert {p: c.first_exposure for p, c in got.f1.items()} == expected_f1
     assert set(got.f2) == expected_f2
+
+
+def test_as_of_ignores_f1_stays_from_that_moment_on() -> None:
+    stays = [
+        Stay("case", "cafe", at(10), at(11)),
+        Stay("an", "cafe", at(10.5), at(11.5)),
+        Stay("an", "shop", at(14), at(15)),
+        Stay("before", "shop", at(14), at(15)),
+        Stay("an", "bar", at(30), at(31)),
+        Stay("after", "bar", at(30), at(31)),
+    ]
+    result = asyncio.run(trace(MemoryIndex(stays), "case", (T0 - DAY, at(20)), S, as_of=at(24)))
+    assert set(result.f2) == {"before"}
