@@ -45,8 +45,9 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, *, strict_durability: bool = False,
-                 append_only: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, *, strict_durability: bool = False, append_only: bool = True
+    ) -> None:
         self.dir = (data_dir / "redis").resolve()
         self.strict_durability = strict_durability
         self.append_only = append_only  # off only for throwaway benchmark data

@@ -66,7 +66,9 @@ def http(server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in
+# this thread while it is open, and asyncio.run() in later modules would refuse to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with chromium() as b:
         yield b
