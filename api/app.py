@@ -15,8 +15,9 @@ from actors.epi_service import EpiService
 from api.deps import ApiContext, Context, DeclarationGateway
 from api.errors import BodySizeLimit, install_error_handlers
 from api.metrics import ApiMetrics, NoMetrics, RequestTiming
-from api.routes import admin_units, cases, checkins, declarations, qr, venues
+from api.routes import admin_units, cases, checkins, declarations, qr, thermal, venues
 from domain.settings import Settings
+from models.thermal.screening import ScreeningPolicy
 
 API_PREFIX = "/api/v1"
 
@@ -54,13 +55,20 @@ def create_app(
         venue_registrations_per_hour=settings.venue_registrations_per_hour,
         trust_forwarded_for=settings.trust_forwarded_for,
         base_url=settings.base_url(),
+        screening=ScreeningPolicy(
+            fever_threshold_c=settings.fever_threshold_c, margin_c=settings.fever_screen_margin_c
+        ),
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        limit=settings.max_body_bytes,
+        uploads={f"{API_PREFIX}/thermal/": settings.max_upload_bytes},
+    )
     app.add_middleware(RequestTiming, metrics=metrics)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (declarations, qr, admin_units, venues, checkins, cases):
+    for module in (declarations, qr, admin_units, venues, checkins, cases, thermal):
         v1.include_router(module.router)
     v1.add_api_route("/healthz", _health, methods=["GET"], tags=["health"])
     app.include_router(v1)

@@ -14,6 +14,7 @@ from api.metrics import ApiMetrics
 from domain.errors import DomainError
 from domain.records import Stored, Write
 from domain.tokens import StaffClaims, verify_staff
+from models.thermal.screening import DEFAULT_POLICY, ScreeningPolicy
 
 
 class DeclarationGateway(Protocol):
@@ -36,6 +37,7 @@ class ApiContext:
     venue_registrations_per_hour: int
     trust_forwarded_for: bool
     base_url: str
+    screening: ScreeningPolicy = DEFAULT_POLICY
 
 
 async def _context(request: Request) -> ApiContext:

@@ -123,17 +123,26 @@ class BodySizeLimit:
     """Refuses bodies over `limit` bytes with 413 before they are read into memory,
     whether announced by Content-Length or streamed in chunks."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        # Path prefixes that take files (thermal frames, photos) get their own limit.
+        self.uploads = uploads or {}
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.uploads.items():
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(limit, scope, receive, send)
                 return
         seen = 0
 
@@ -142,19 +151,19 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     # FastAPI re-raises HTTPException from body parsing: the 413 handler answers.
                     raise HTTPException(status_code=413)
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
         code, vi, en = _HTTP_CODES[413]
         await one_error(
             413,
             "body",
             code,
-            f"{vi} (tối đa {self.limit} byte)",
-            f"{en} (at most {self.limit} bytes)",
+            f"{vi} (tối đa {limit} byte)",
+            f"{en} (at most {limit} bytes)",
         )(scope, receive, send)

@@ -100,6 +100,21 @@ class Settings(BaseSettings):
         "(only behind a load balancer that sets it)",
     )
     max_body_bytes: int = Field(64 * 1024, gt=0, description="Largest request body accepted")
+    max_upload_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest file upload (thermal frames, images) on the measuring endpoints",
+    )
+    fever_threshold_c: float = Field(
+        37.5, ge=36.5, le=39.0, description="Core temperature that counts as fever (°C)"
+    )
+    fever_screen_margin_c: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Flag as elevated this far below the threshold: a screen sends people "
+        "to a clinical thermometer, so it leans towards catching fevers",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

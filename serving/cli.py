@@ -15,11 +15,14 @@ from rich.console import Console
 from domain.keys import encode_private_key, load_signing_key
 from domain.settings import Settings
 from domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
+from serving.thermal_cli import sim, thermal
 
 app = typer.Typer(
     help="dichte: health declaration, tracing and checkpoint screening.", no_args_is_help=True
 )
 console = Console(stderr=True)
+app.add_typer(thermal, name="thermal")
+app.command()(sim)
 
 
 def _settings() -> Settings:

@@ -1,0 +1,1 @@
+"""Radiometric thermal imaging: raw sensor counts and camera files → °C."""
