@@ -48,6 +48,22 @@ CalOpt = Annotated[
 ]
 
 
+def _measure(file: Path, frame: int, calibration: Path | None, **face: Any) -> dict[str, Any]:
+    from models.thermal.flir import ThermalFormatError
+    from models.thermal.measure import measure
+
+    try:
+        return measure(
+            _read(file),
+            name=file.name,
+            frame=frame,
+            calibration=_calibration(calibration),
+            **face,
+        )
+    except ThermalFormatError as e:
+        raise _fail(f"{file}: {e.message_en}") from None
+
+
 @thermal.command()
 def read(
     file: FileArg,
@@ -59,19 +75,10 @@ def read(
     calibration: CalOpt = None,
 ) -> None:
     """Decode a radiometric file: size, min/mean/max °C and the metadata used."""
-    from models.thermal.flir import ThermalFormatError
-    from models.thermal.formats import read_thermal
-    from models.thermal.measure import frame_summary
-
-    try:
-        img = read_thermal(
-            _read(file), name=file.name, calibration=_calibration(calibration), frame=frame
-        )
-    except ThermalFormatError as e:
-        raise _fail(f"{file}: {e.message_en}") from None
-    summary = frame_summary(img)
+    summary = _measure(file, frame, calibration, keep_celsius=out_npy is not None)
+    celsius = summary.pop("celsius", None)
     if out_npy is not None:
-        np.save(out_npy, img.celsius.astype(np.float32))
+        np.save(out_npy, celsius)
     if as_json:
         out.print_json(json.dumps(summary))
         return
@@ -97,26 +104,21 @@ def face(
     calibration: CalOpt = None,
 ) -> None:
     """Inner-canthus temperature, the core estimate and the screening decision."""
-    from models.thermal.flir import ThermalFormatError
-    from models.thermal.measure import measure, parse_numbers
+    from models.thermal.measure import parse_numbers
 
     try:
         x1, y1, x2, y2 = parse_numbers(eyes, 4, "--eyes")
         nose_xy = parse_numbers(nose, 2, "--nose") if nose else None
     except ValueError as e:
         raise _fail(str(e)) from None
-    try:
-        result = measure(
-            _read(file),
-            name=file.name,
-            eyes=((x1, y1), (x2, y2)),
-            nose=(nose_xy[0], nose_xy[1]) if nose_xy else None,
-            ambient_c=ambient,
-            frame=frame,
-            calibration=_calibration(calibration),
-        )
-    except ThermalFormatError as e:
-        raise _fail(f"{file}: {e.message_en}") from None
+    result = _measure(
+        file,
+        frame,
+        calibration,
+        eyes=((x1, y1), (x2, y2)),
+        nose=(nose_xy[0], nose_xy[1]) if nose_xy else None,
+        ambient_c=ambient,
+    )
     keys = ("canthus_c", "core_c", "uncertainty_c", "decision", "reason", "detail", "ambient_c")
     if as_json:
         out.print_json(json.dumps({k: result[k] for k in keys}))

@@ -68,10 +68,14 @@ def measure(
     frame: int = 0,
     calibration: Calibration | None = None,
     policy: ScreeningPolicy = DEFAULT_POLICY,
+    keep_celsius: bool = False,
 ) -> dict[str, Any]:
-    """Decode, summarise and, given eyes or a face box, screen the face."""
+    """Decode, summarise and, given eyes or a face box, screen the face. With
+    `keep_celsius` the float32 °C map comes back too, under "celsius"."""
     img = read_thermal(data, name=name, calibration=calibration, frame=frame)
     out = frame_summary(img)
+    if keep_celsius:
+        out["celsius"] = img.celsius.astype(np.float32)
     if eyes is None and face_box is not None:
         eyes = eyes_from_face_box(face_box)
     if eyes is not None:

@@ -284,28 +284,16 @@ class CheckpointSimulator:
             -1,
         )
         for e in (a, b):
-            cv2.ellipse(
-                img,
-                (int(e[0]), int(e[1])),
-                (int(0.2 * d), int(0.09 * d)),
-                roll,
-                0,
-                360,
-                (245, 245, 245),
-                -1,
-            )
-            cv2.circle(img, (int(e[0]), int(e[1])), max(int(0.07 * d), 1), (40, 30, 20), -1)
+            centre = (int(e[0]), int(e[1]))
+
+            def ring(ax: float, ay: float, colour: tuple[int, int, int], width: int) -> None:
+                axes = (int(ax * d), int(ay * d))
+                cv2.ellipse(img, centre, axes, roll, 0, 360, colour, width)  # noqa: B023
+
+            ring(0.2, 0.09, (245, 245, 245), -1)  # the white of the eye
+            cv2.circle(img, centre, max(int(0.07 * d), 1), (40, 30, 20), -1)
             if p.glasses:
-                cv2.ellipse(
-                    img,
-                    (int(e[0]), int(e[1])),
-                    (int(0.3 * d), int(0.22 * d)),
-                    roll,
-                    0,
-                    360,
-                    (20, 20, 20),
-                    2,
-                )
+                ring(0.3, 0.22, (20, 20, 20), 2)
         cv2.circle(img, (int(nose[0]), int(nose[1])), max(int(0.08 * d), 1), (100, 130, 180), -1)
         cv2.ellipse(
             img,
