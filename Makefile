@@ -35,7 +35,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 bench: $(INSTALLED)
-	cd bench && ../$(BIN)/python declarations.py && ../$(BIN)/python checkins.py && ../$(BIN)/python tracing.py && ../$(BIN)/python thermal.py
+	cd bench && ../$(BIN)/python declarations.py && ../$(BIN)/python checkins.py && ../$(BIN)/python tracing.py && ../$(BIN)/python thermal.py && ../$(BIN)/python qr.py && ../$(BIN)/python faces.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

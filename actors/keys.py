@@ -84,3 +84,10 @@ class Keys:
 
     def quarantines_of_person(self, person_id: str) -> str:
         return self._k("quarantine", "by_person", person_id)
+
+    # face templates (sealed, AES-GCM), one per person, expiring with the retention
+    def face_template(self, person_id: str) -> str:
+        return self._k("face", person_id)
+
+    def face_templates_pattern(self) -> str:
+        return self._k("face", "*")

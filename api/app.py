@@ -12,10 +12,22 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from actors.epi_service import EpiService
+from actors.face_service import FaceService
 from api.deps import ApiContext, Context, DeclarationGateway
 from api.errors import BodySizeLimit, install_error_handlers
 from api.metrics import ApiMetrics, NoMetrics, RequestTiming
-from api.routes import admin_units, cases, checkins, declarations, qr, thermal, venues
+from api.routes import (
+    admin_units,
+    cases,
+    checkins,
+    declarations,
+    qr,
+    thermal,
+    venues,
+)
+from api.routes import (
+    faces as face_routes,
+)
 from domain.settings import Settings
 from models.thermal.screening import ScreeningPolicy
 
@@ -38,6 +50,7 @@ def create_app(
     epi: EpiService,
     signing_key: Ed25519PrivateKey,
     metrics: ApiMetrics | None = None,
+    faces: FaceService | None = None,
 ) -> FastAPI:
     metrics = metrics or NoMetrics()
     app = FastAPI(
@@ -55,6 +68,8 @@ def create_app(
         venue_registrations_per_hour=settings.venue_registrations_per_hour,
         trust_forwarded_for=settings.trust_forwarded_for,
         base_url=settings.base_url(),
+        faces=faces,
+        max_image_pixels=settings.max_image_pixels,
         screening=ScreeningPolicy(
             fever_threshold_c=settings.fever_threshold_c, margin_c=settings.fever_screen_margin_c
         ),
@@ -63,12 +78,15 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         limit=settings.max_body_bytes,
-        uploads={f"{API_PREFIX}/thermal/": settings.max_upload_bytes},
+        uploads={
+            f"{API_PREFIX}/{path}": settings.max_upload_bytes
+            for path in ("thermal/", "faces/", "qr/decode")
+        },
     )
     app.add_middleware(RequestTiming, metrics=metrics)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (declarations, qr, admin_units, venues, checkins, cases, thermal):
+    for module in (declarations, qr, admin_units, venues, checkins, cases, thermal, face_routes):
         v1.include_router(module.router)
     v1.add_api_route("/healthz", _health, methods=["GET"], tags=["health"])
     app.include_router(v1)

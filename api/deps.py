@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Header, Request
 
 from actors.epi_service import EpiService
+from actors.face_service import FaceService
 from api.metrics import ApiMetrics
 from domain.errors import DomainError
 from domain.records import Stored, Write
@@ -38,6 +39,8 @@ class ApiContext:
     trust_forwarded_for: bool
     base_url: str
     screening: ScreeningPolicy = DEFAULT_POLICY
+    faces: FaceService | None = None  # None: face recognition not deployed here
+    max_image_pixels: int = 40_000_000
 
 
 async def _context(request: Request) -> ApiContext:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,10 +34,8 @@ def development_key_path(settings: Settings) -> Path:
     return settings.data_dir / "keys" / "signing.key"
 
 
-def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
-    if settings.signing_key is not None:
-        return decode_private_key(settings.signing_key.get_secret_value())
-    path = development_key_path(settings)
+def _development_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret generated once into the data folder, shared by every process."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -46,5 +45,36 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
             pass
         else:
             with os.fdopen(fd, "w") as f:
-                f.write(encode_private_key(Ed25519PrivateKey.generate()) + "\n")
-    return decode_private_key(path.read_text())
+                f.write(make() + "\n")
+    return path.read_text()
+
+
+def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    if settings.signing_key is not None:
+        return decode_private_key(settings.signing_key.get_secret_value())
+    return decode_private_key(
+        _development_secret(
+            development_key_path(settings),
+            lambda: encode_private_key(Ed25519PrivateKey.generate()),
+        )
+    )
+
+
+def new_template_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def load_template_key(settings: Settings) -> bytes:
+    """The AES-256-GCM key that seals face templates at rest."""
+    text = (
+        settings.template_key.get_secret_value()
+        if settings.template_key is not None
+        else _development_secret(settings.data_dir / "keys" / "template.key", new_template_key)
+    )
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the template key is not base64") from None
+    if len(raw) != 32:
+        raise ValueError("the template key must be 32 bytes (AES-256), base64-encoded")
+    return raw

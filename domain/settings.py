@@ -105,6 +105,33 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest file upload (thermal frames, images) on the measuring endpoints",
     )
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="Photos with more pixels are refused before decoding"
+    )
+    face_requests_in_flight: int = Field(
+        64,
+        ge=1,
+        description="Inference requests one API replica or camera keeps in flight; more "
+        "are refused at once (503 busy) instead of queueing",
+    )
+    face_gallery_shards: int = Field(
+        1, ge=1, le=64, description="Gallery actors the enrolled templates are split over"
+    )
+    template_key: SecretStr | None = Field(
+        None,
+        description="AES-256 key (32 bytes, base64) sealing stored face templates; "
+        "generated into the data dir in development (`dichte keygen` prints one)",
+    )
+    biometric_retention_days: int = Field(
+        21, ge=1, le=365, description="Face templates expire this long after enrolment"
+    )
+    face_match_threshold: float = Field(
+        0.363,
+        ge=0.0,
+        le=1.0,
+        description="Cosine similarity at or above which two faces are the same person "
+        "(SFace's published threshold)",
+    )
     fever_threshold_c: float = Field(
         37.5, ge=36.5, le=39.0, description="Core temperature that counts as fever (°C)"
     )
@@ -125,6 +152,11 @@ class Settings(BaseSettings):
                     "production mode needs DICHTE_SIGNING_KEY (an Ed25519 key, "
                     "32 bytes base64; `dichte keygen` makes one)"
                 )
+            if not self.template_key or not self.template_key.get_secret_value():
+                raise ValueError(
+                    "production mode needs DICHTE_TEMPLATE_KEY (32 bytes base64) to "
+                    "seal face templates; `dichte keygen` prints one"
+                )
             if not self.redis_url:
                 raise ValueError(
                     "production mode needs DICHTE_REDIS_URL (a managed Redis "
@@ -140,4 +172,6 @@ class Settings(BaseSettings):
         values = self.model_dump(mode="json")
         if self.signing_key is not None:
             values["signing_key"] = self.signing_key.get_secret_value()
+        if self.template_key is not None:
+            values["template_key"] = self.template_key.get_secret_value()
         return values

@@ -12,16 +12,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from rich.console import Console
 
-from domain.keys import encode_private_key, load_signing_key
+from domain.keys import encode_private_key, load_signing_key, new_template_key
 from domain.settings import Settings
 from domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
 from serving.thermal_cli import sim, thermal
+from serving.vision_cli import faces, qr
 
 app = typer.Typer(
     help="dichte: health declaration, tracing and checkpoint screening.", no_args_is_help=True
 )
 console = Console(stderr=True)
 app.add_typer(thermal, name="thermal")
+app.add_typer(faces, name="faces")
+app.add_typer(qr, name="qr")
 app.command()(sim)
 
 
@@ -118,9 +121,11 @@ def prune() -> None:
 
 @app.command()
 def keygen() -> None:
-    """Print a new Ed25519 signing key (for DICHTE_SIGNING_KEY) and its public key."""
+    """Print a new Ed25519 signing key (DICHTE_SIGNING_KEY), its public key, and a new
+    face-template key (DICHTE_TEMPLATE_KEY)."""
     key = Ed25519PrivateKey.generate()
     print(f"DICHTE_SIGNING_KEY={encode_private_key(key)}")
+    print(f"DICHTE_TEMPLATE_KEY={new_template_key()}")
     console.print(f"public key: {base64.b64encode(public_key_bytes(key)).decode()}")
 
 

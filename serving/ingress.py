@@ -11,21 +11,39 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
 
 from actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
 from actors.epi_service import EpiService
 from actors.epi_store import EpiStore
+from actors.face_service import FaceService
+from actors.gallery import ShardedGallery
+from actors.inference_pool import InferencePool
 from api.app import create_app
 from domain.keys import load_signing_key
 from domain.settings import Settings
+from serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
 
 
 @serve.deployment(name="DeclarationIngress")
 @serve.ingress()
 class DeclarationIngress:
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        detector: DeploymentHandle | None = None,
+        embedder: DeploymentHandle | None = None,
+    ) -> None:
         self._settings = Settings(**settings)
         self._store = get_or_create_store_actor(settings)
+        self._faces: FaceService | None = None
+        if detector is not None and embedder is not None:
+            s = self._settings
+            self._faces = FaceService(
+                InferencePool(detector, embedder, max_in_flight=s.face_requests_in_flight),
+                ShardedGallery(settings, shards=s.face_gallery_shards),
+                threshold=s.face_match_threshold,
+            )
 
     def __serve_build_asgi_app__(self) -> Any:
         from serving.metrics import RayApiMetrics
@@ -36,7 +54,12 @@ class DeclarationIngress:
         # concurrent replicas consistent, and a hop through an actor would only add latency.
         epi = EpiService(EpiStore(s.redis_url, key_prefix=s.redis_key_prefix), s.outbreak)
         return create_app(
-            s, ActorDeclarationGateway(self._store), epi, load_signing_key(s), RayApiMetrics()
+            s,
+            ActorDeclarationGateway(self._store),
+            epi,
+            load_signing_key(s),
+            RayApiMetrics(),
+            faces=self._faces,
         )
 
 
@@ -62,8 +85,14 @@ def build_app(args: dict[str, Any]) -> Application:
 
 
 def bind_ingress(
-    settings: Settings, deployment_options: dict[str, Any] | None = None
+    settings: Settings, deployment_options: dict[str, dict[str, Any]] | None = None
 ) -> Application:
-    return DeclarationIngress.options(**(deployment_options or {})).bind(  # type: ignore[attr-defined]
-        settings.for_workers()
+    """The application: the API ingress bound to the face inference deployments.
+    `deployment_options` maps deployment names to their Serve options."""
+    options = deployment_options or {}
+    workers = settings.for_workers()
+    detector = FaceDetectorDeployment.options(**options.get("FaceDetector", {})).bind(workers)  # type: ignore[attr-defined]
+    embedder = FaceEmbedderDeployment.options(**options.get("FaceEmbedder", {})).bind(workers)  # type: ignore[attr-defined]
+    return DeclarationIngress.options(**options.get("DeclarationIngress", {})).bind(  # type: ignore[attr-defined]
+        workers, detector, embedder
     )

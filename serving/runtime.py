@@ -74,7 +74,7 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
             stack.callback(serve.shutdown)
         options = deployment_options(settings.serve_config)
         serve.run(
-            bind_ingress(settings, options.get("DeclarationIngress")),
+            bind_ingress(settings, options),
             name=APP_NAME,
             route_prefix="/",
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
@@ -19,12 +20,18 @@ def test_ray_cluster_config_passes_rays_own_schema() -> None:
     assert config["available_node_types"]["gpu_worker"]["resources"]["GPU"] >= 1
 
 
-def test_serve_config_is_a_valid_serve_deploy_config() -> None:
-    config = ServeDeploySchema.model_validate(
-        yaml.safe_load((ROOT / "cluster" / "serve_config.yaml").read_text())
-    )
+@pytest.mark.parametrize("name", ["serve_config.yaml", "serve_config.gpu.yaml"])
+def test_serve_config_is_a_valid_serve_deploy_config(name: str) -> None:
+    path = ROOT / "cluster" / name
+    config = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
     (app,) = config.applications
     assert app.import_path == "serving.ingress:build_app"
-    options = deployment_options(ROOT / "cluster" / "serve_config.yaml")
+    options = deployment_options(path)
     # The default (5) collapses throughput under load: the config must raise it.
     assert options["DeclarationIngress"]["max_ongoing_requests"] > 5
+    # Inference batches, and refuses instead of queueing without end.
+    for deployment in ("FaceDetector", "FaceEmbedder"):
+        assert options[deployment]["user_config"]["max_batch_size"] > 1
+        assert options[deployment]["max_queued_requests"] > 0
+        resources = options[deployment]["ray_actor_options"]
+        assert ("num_gpus" in resources) == name.endswith("gpu.yaml")

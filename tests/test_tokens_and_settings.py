@@ -11,7 +11,12 @@ from pydantic import ValidationError
 
 from domain.errors import DomainError
 from domain.identity import DocumentType, document_hash
-from domain.keys import encode_private_key, load_signing_key
+from domain.keys import (
+    encode_private_key,
+    load_signing_key,
+    load_template_key,
+    new_template_key,
+)
 from domain.settings import Settings
 from domain.tokens import (
     QrClaims,
@@ -107,12 +112,21 @@ def test_production_refuses_missing_or_documented_secrets() -> None:
         Settings(mode="production", redis_url="redis://db:6379/0")
     with pytest.raises(ValidationError, match="DICHTE_SIGNING_KEY"):
         Settings(mode="production", redis_url="redis://db:6379/0", signing_key="changethis")
+    template = new_template_key()
     with pytest.raises(ValidationError, match="DICHTE_REDIS_URL"):
-        Settings(mode="production", signing_key=encode_private_key(KEY))
+        Settings(mode="production", signing_key=encode_private_key(KEY), template_key=template)
+    with pytest.raises(ValidationError, match="DICHTE_TEMPLATE_KEY"):
+        Settings(
+            mode="production", redis_url="redis://db:6379/0", signing_key=encode_private_key(KEY)
+        )
     ok = Settings(
-        mode="production", redis_url="redis://db:6379/0", signing_key=encode_private_key(KEY)
+        mode="production",
+        redis_url="redis://db:6379/0",
+        signing_key=encode_private_key(KEY),
+        template_key=template,
     )
     assert public_key_bytes(load_signing_key(ok)) == public_key_bytes(KEY)
+    assert load_template_key(ok) == base64.b64decode(template)
 
 
 def test_settings_refuse_unknown_fields() -> None:
@@ -125,3 +139,6 @@ def test_development_key_is_generated_once_and_kept(tmp_path) -> None:  # type: 
     first = public_key_bytes(load_signing_key(s))
     assert public_key_bytes(load_signing_key(s)) == first
     assert (tmp_path / "keys" / "signing.key").stat().st_mode & 0o077 == 0
+    template = load_template_key(s)
+    assert len(template) == 32 and load_template_key(s) == template
+    assert (tmp_path / "keys" / "template.key").stat().st_mode & 0o077 == 0

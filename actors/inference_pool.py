@@ -1,0 +1,103 @@
+"""The client side of face inference, what a camera stream (or an API replica) holds:
+routes to the `FaceDetector` / `FaceEmbedder` deployments through DeploymentHandles,
+bounds the requests it has in flight, and says "busy" at once instead of queueing
+without end (a camera drops the frame and takes the next; traffic must not wait on a
+backlog of stale frames). A request whose replica died is retried on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import ray
+from ray import exceptions as ray_errors
+from ray.serve.exceptions import BackPressureError
+
+from models.faces.pipeline import Face, align
+
+T = TypeVar("T")
+
+# A replica that died or could not be reached: the request may go to another one.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    ray_errors.RayActorError,
+    ray_errors.ActorUnavailableError,
+)
+
+
+class PoolBusy(Exception):
+    """Back-pressure: this pool (or the deployment's queue) is full right now."""
+
+
+@dataclass
+class PoolStats:
+    in_flight: int = 0
+    completed: int = 0
+    busy: int = 0
+    retried: int = 0
+
+
+class InferencePool:
+    def __init__(
+        self, detector: Any, embedder: Any, max_in_flight: int = 32, retries: int = 3
+    ) -> None:
+        # Frames go through the object store by reference: with Serve's throughput mode
+        # handle calls otherwise travel by value over gRPC, capped at 4 MiB a message.
+        self._detector = detector.options(_by_reference=True)
+        self._embedder = embedder
+        self._max = max_in_flight
+        self._retries = retries
+        self.stats = PoolStats()
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, n: int = 1) -> AsyncIterator[None]:
+        if self.stats.in_flight + n > self._max:
+            self.stats.busy += 1
+            raise PoolBusy(f"{self.stats.in_flight} requests in flight (limit {self._max})")
+        self.stats.in_flight += n
+        try:
+            yield
+        finally:
+            self.stats.in_flight -= n
+            self.stats.completed += n
+
+    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
+        for attempt in range(self._retries + 1):
+            try:
+                return await send()
+            except BackPressureError as e:
+                self.stats.busy += 1
+                raise PoolBusy(str(e)) from None
+            except RETRYABLE:
+                if attempt == self._retries:
+                    raise
+                self.stats.retried += 1
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def detect(self, frame: np.ndarray | ray.ObjectRef) -> list[Face]:
+        ref = ray.put(frame) if isinstance(frame, np.ndarray) else frame
+        async with self._slot():
+            faces: list[Face] = await self._call(lambda: self._detector.detect.remote(ref))
+            return faces
+
+    async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Aligned crops → (N, 128) embeddings; each crop is its own request, so the
+        deployment can batch them with other cameras' crops."""
+        if not crops:
+            return np.zeros((0, 128), np.float32)
+        async with self._slot(len(crops)):
+            vectors = await asyncio.gather(*(self._embed_one(c) for c in crops))
+            return np.stack(vectors).astype(np.float32)
+
+    async def _embed_one(self, crop: np.ndarray) -> np.ndarray:
+        vector: np.ndarray = await self._call(lambda: self._embedder.embed.remote(crop))
+        return vector
+
+    async def faces_and_embeddings(self, frame: np.ndarray) -> tuple[list[Face], np.ndarray]:
+        faces = await self.detect(frame)
+        return faces, await self.embed([align(frame, f) for f in faces])

@@ -1,0 +1,80 @@
+"""`dichte faces ...` and `dichte qr decode`: the checkpoint's vision on one machine,
+with the same rules the served API applies (no Ray needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+
+faces = typer.Typer(help="Face detection and verification on local photos.")
+qr = typer.Typer(help="QR codes in camera photos.")
+console = Console(stderr=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+def _image(path: Path) -> np.ndarray:
+    from models.images import ImageError, decode_image
+
+    try:
+        return decode_image(path.read_bytes())
+    except OSError as e:
+        console.print(f"[red]{path}: {e.strerror}[/red]")
+    except ImageError as e:
+        console.print(f"[red]{path}: {e.message_en}[/red]")
+    raise typer.Exit(2)
+
+
+@faces.command()
+def verify(
+    image_a: Path,
+    image_b: Path,
+    threshold: Annotated[
+        float | None, typer.Option(help="Cosine threshold (default: DICHTE_FACE_MATCH_THRESHOLD)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Are the largest faces of two photos the same person?"""
+    from actors.face_service import FaceService, LocalInference
+    from domain.errors import DomainError
+    from domain.settings import Settings
+
+    s = Settings()
+    service = FaceService(
+        LocalInference(cache_dir=s.data_dir / "models"),
+        None,
+        s.face_match_threshold if threshold is None else threshold,
+    )
+    try:
+        result = asyncio.run(service.verify(_image(image_a), _image(image_b)))
+    except DomainError as e:
+        console.print(f"[red]{e.errors[0].field}: {e.errors[0].message_en}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(json.dumps({k: result[k] for k in ("same", "score", "threshold")}))
+        return
+    verdict = "same person" if result["same"] else "different people"
+    out.print(f"{verdict}: cosine {result['score']:.3f} (threshold {result['threshold']})")
+
+
+@qr.command()
+def decode(image: Path, as_json: JsonOpt = False) -> None:
+    """Every QR code in a photo, with its corner points."""
+    from models.qr import decode_qr
+
+    codes = decode_qr(_image(image))
+    found = [{"text": c.text, "points": [list(p) for p in c.points]} for c in codes]
+    if as_json:
+        out.print_json(json.dumps({"codes": found}))
+        return
+    if not found:
+        out.print("no QR code found")
+    for c in found:
+        out.print(c["text"])

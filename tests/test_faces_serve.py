@@ -1,0 +1,138 @@
+"""Face inference as Serve deployments on a started Ray: requests from concurrent
+callers form batches, a full pool says busy instead of queueing, and a replica killed
+under load loses no request from the caller's point of view."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import ray
+from ray import serve
+
+from actors.inference_pool import InferencePool, PoolBusy
+from models.faces.pipeline import (
+    DetectorParams,
+    EmbedderParams,
+    FaceDetector,
+    FaceEmbedder,
+    align,
+)
+from serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
+
+FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+OBAMA = FACES / "face_recognition" / "tests" / "test_images" / "obama.jpg"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not OBAMA.exists():
+        pytest.skip(f"shared data not present: {OBAMA}")
+    data_dir = tmp_path_factory.mktemp("faces")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": 0})
+    settings = {"data_dir": str(data_dir)}
+    detector = serve.run(
+        FaceDetectorDeployment.options(  # type: ignore[attr-defined]
+            ray_actor_options={"num_cpus": 0.25},
+            user_config={"max_batch_size": 8, "batch_wait_timeout_s": 0.02},
+        ).bind(settings),
+        name="detector",
+        route_prefix=None,
+    )
+    embedder = serve.run(
+        FaceEmbedderDeployment.options(  # type: ignore[attr-defined]
+            num_replicas=2,
+            ray_actor_options={"num_cpus": 0.25},
+            user_config={"max_batch_size": 16, "batch_wait_timeout_s": 0.02},
+        ).bind(settings),
+        name="embedder",
+        route_prefix=None,
+    )
+    image = cv2.imread(str(OBAMA))
+    local_detector = FaceDetector(DetectorParams(cache_dir=data_dir / "models"))
+    (face,) = local_detector.run(image)
+    crop = align(image, face)
+    reference = FaceEmbedder(EmbedderParams(cache_dir=data_dir / "models")).run(crop[None])[0]
+    yield {
+        "detector": detector,
+        "embedder": embedder,
+        "image": image,
+        "face": face,
+        "crop": crop,
+        "reference": reference,
+    }
+    serve.shutdown()
+    ray.shutdown()
+
+
+def test_frames_go_by_reference_and_detections_match_local(served: dict[str, Any]) -> None:
+    pool = InferencePool(served["detector"], served["embedder"])
+    faces = asyncio.run(pool.detect(served["image"]))  # ray.put inside: an ObjectRef travels
+    assert len(faces) == 1
+    assert np.allclose(faces[0].box, served["face"].box, atol=0.5)
+    # Also an ObjectRef the caller put itself, e.g. one frame for several deployments.
+    ref = ray.put(served["image"])
+    assert len(asyncio.run(pool.detect(ref))) == 1
+
+
+def test_concurrent_callers_are_batched(served: dict[str, Any]) -> None:
+    pool = InferencePool(served["detector"], served["embedder"], max_in_flight=64)
+
+    async def many() -> np.ndarray:
+        return await pool.embed([served["crop"]] * 48)
+
+    vectors = asyncio.run(many())
+    assert vectors.shape == (48, 128)
+    assert np.allclose(vectors @ served["reference"], 1.0, atol=1e-3)
+    # Ask several times: the two replicas answer in turn.
+    seen = [served["embedder"].batch_sizes.remote().result() for _ in range(8)]
+    largest = max(size for replica in seen for size in replica)
+    assert largest > 1, seen
+
+
+def test_a_full_pool_says_busy_at_once_instead_of_queueing(served: dict[str, Any]) -> None:
+    pool = InferencePool(served["detector"], served["embedder"], max_in_flight=4)
+
+    async def burst() -> list[object]:
+        calls = [pool.embed([served["crop"]]) for _ in range(20)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    started = time.perf_counter()
+    results = asyncio.run(burst())
+    busy = [r for r in results if isinstance(r, PoolBusy)]
+    done = [r for r in results if isinstance(r, np.ndarray)]
+    assert len(done) == 4 and len(busy) == 16
+    assert pool.stats.busy == 16 and pool.stats.in_flight == 0
+    # Later calls go through again once the pool has room.
+    assert asyncio.run(pool.embed([served["crop"]])).shape == (1, 128)
+    assert time.perf_counter() - started < 60
+
+
+def test_a_replica_killed_under_load_loses_no_request(served: dict[str, Any]) -> None:
+    pool = InferencePool(served["detector"], served["embedder"], max_in_flight=1000, retries=5)
+    replicas = [
+        a
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if "FaceEmbedder" in a["name"] and a["namespace"] == "serve"
+    ]
+    assert len(replicas) == 2, replicas
+    victim = ray.get_actor(replicas[0]["name"], namespace="serve")
+
+    async def load_and_kill() -> np.ndarray:
+        work = asyncio.ensure_future(pool.embed([served["crop"]] * 300))
+        await asyncio.sleep(0.3)
+        ray.kill(victim, no_restart=True)
+        return await work
+
+    vectors = asyncio.run(load_and_kill())
+    assert vectors.shape == (300, 128)
+    assert np.allclose(vectors @ served["reference"], 1.0, atol=1e-3)
+    # The kill did hit requests in flight, and they were retried on the survivor.
+    assert pool.stats.retried >= 1
