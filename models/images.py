@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.errors import InputError
+
 __all__ = ["ALLOWED_FORMATS", "ImageError", "decode_image", "downscale"]
 
 # MPO: multi-picture JPEGs written by many phones; Pillow names them apart from JPEG.
@@ -34,22 +36,11 @@ _MESSAGES = {
 }
 
 
-class ImageError(ValueError):
-    """A photo we refuse: stable `code`, messages in English and Vietnamese.
+class ImageError(InputError):
+    """A photo we refuse: stable `code`, messages in English and Vietnamese."""
 
-    `detail` is technical and language-neutral (sizes, format names)."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        # args == constructor arguments, so the error pickles across Ray processes
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
-        en, vi = _MESSAGES.get(code, ("Invalid image", "Ảnh không hợp lệ"))
-        self.message_en = f"{en} ({detail})" if detail else en
-        self.message_vi = f"{vi} ({detail})" if detail else vi
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message_en}"
+    MESSAGES = _MESSAGES
+    DEFAULT = ("Invalid image", "Ảnh không hợp lệ")
 
 
 def _sniff_format(prefix: bytes) -> str | None:

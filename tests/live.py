@@ -157,3 +157,27 @@ def fill_declaration_form(page, body: dict) -> None:  # type: ignore[no-untyped-
     page.select_option("#vehicle_type", body["vehicle"]["type"])
     page.fill("#vehicle_plate", body["vehicle"]["plate"])
     page.check("input[name=cough]")
+
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared(path: Path) -> Path:
+    """A file of the shared real-data folder; the test is skipped, saying so, without it."""
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path}")
+    return path
+
+
+def dichte(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """The `dichte` command line as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "serving.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,28 +14,13 @@ import pytest
 
 from models.thermal.formats import read_thermal
 from models.thermal.simulator import CheckpointSimulator, SimConfig
+from tests.live import SHARED_DATA, dichte, shared
 from tests.test_thermal_screening import face_frame
 
 ROOT = Path(__file__).resolve().parents[1]
-THERMAL = ROOT.parent / "shared" / "data" / "thermal"
+THERMAL = SHARED_DATA / "thermal"
 IR_2412 = THERMAL / "thermimage" / "IR_2412.jpg"
 PUBLISHED_MAP = THERMAL / "thermimage" / "FLIRjpg_W640_H480_F1_I.raw"
-
-
-def dichte(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "serving.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data not present: {path}")
-    return path
 
 
 def npy_bytes(a: np.ndarray) -> bytes:
@@ -47,7 +30,7 @@ def npy_bytes(a: np.ndarray) -> bytes:
 
 
 def test_thermal_read_prints_and_writes_the_published_temperatures(tmp_path: Path) -> None:
-    src = need(IR_2412)
+    src = shared(IR_2412)
     out = tmp_path / "t.npy"
     r = dichte("thermal", "read", str(src), "--json", "--out", str(out))
     assert r.returncode == 0, r.stderr
@@ -84,7 +67,7 @@ def test_thermal_face_on_a_float_frame(tmp_path: Path) -> None:
 
 def test_thermal_read_refuses_a_broken_file_with_a_reason(tmp_path: Path) -> None:
     broken = tmp_path / "cut.jpg"
-    broken.write_bytes(need(IR_2412).read_bytes()[:5000])
+    broken.write_bytes(shared(IR_2412).read_bytes()[:5000])
     r = dichte("thermal", "read", str(broken))
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and r.stderr.strip()
@@ -115,7 +98,7 @@ def test_sim_writes_frames_that_decode_to_the_scene(tmp_path: Path) -> None:
 
 
 def test_measure_endpoint_reads_a_flir_file(http: httpx.Client) -> None:
-    data = need(IR_2412).read_bytes()
+    data = shared(IR_2412).read_bytes()
     r = http.post("/api/v1/thermal/measure", files={"file": ("IR_2412.jpg", data, "image/jpeg")})
     assert r.status_code == 200, r.text
     got = r.json()
@@ -162,7 +145,7 @@ def test_measure_endpoint_refuses_bad_input_with_one_error_shape(
 ) -> None:
     ok = face_frame()[0]
     body = {
-        "cut": need(IR_2412).read_bytes()[:20000],
+        "cut": shared(IR_2412).read_bytes()[:20000],
         "plain": cv2.imencode(".jpg", np.zeros((60, 80, 3), np.uint8))[1].tobytes(),
         "nan": npy_bytes(np.where(ok > 30, np.nan, ok)),
         "cube": npy_bytes(np.zeros((4, 4, 4), np.float32)),

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from models.errors import InputError
 from models.thermal.radiometry import KELVIN, ObjectParams, Planck
 
 MAX_DIM = 8192  # widest thermal sensors are ~1280 px; anything bigger is an attack or junk
@@ -83,22 +84,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-class ThermalFormatError(ValueError):
-    """A thermal file we refuse: stable `code`, human message in English and Vietnamese.
+class ThermalFormatError(InputError):
+    """A thermal file we refuse: stable `code`, human message in English and Vietnamese."""
 
-    `detail` is technical and language-neutral (sizes, offsets, dtype names)."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        # args == constructor arguments, so the error pickles across Ray processes
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
-        en, vi = _MESSAGES.get(code, ("Invalid thermal data", "Dữ liệu nhiệt không hợp lệ"))
-        self.message_en = f"{en} ({detail})" if detail else en
-        self.message_vi = f"{vi} ({detail})" if detail else vi
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message_en}"
+    MESSAGES = _MESSAGES
+    DEFAULT = ("Invalid thermal data", "Dữ liệu nhiệt không hợp lệ")
 
 
 @dataclass(frozen=True)
