@@ -123,15 +123,20 @@ def overlap_contacts(
 ) -> dict[str, Contact]:
     """People whose widened stay overlaps a widened stay of the index person, at the
     same venue."""
-    by_venue: dict[str, list[Stay]] = {}
+    # Each widened interval computed once: a trace compares thousands of stays.
+    by_venue: dict[str, list[tuple[tuple[int, int], Stay]]] = {}
     for st in index_stays:
-        by_venue.setdefault(st.venue, []).append(st)
+        by_venue.setdefault(st.venue, []).append((st.widened(s), st))
     found: dict[str, Contact] = {}
     for other in venue_stays:
         if other.person in exclude:
             continue
-        for mine in by_venue.get(other.venue, ()):
-            if overlaps(mine.widened(s), other.widened(s)):
+        mine_here = by_venue.get(other.venue)
+        if not mine_here:
+            continue
+        theirs = other.widened(s)
+        for interval, mine in mine_here:
+            if overlaps(interval, theirs):
                 _add(
                     found,
                     other.person,
@@ -209,11 +214,31 @@ class TraceResult:
     f2: dict[str, Contact]
 
 
+def venue_queries(stays: Iterable[Stay], s: OutbreakSettings) -> list[Query]:
+    """The check-in time ranges to read per venue, overlapping ranges merged: the F1s'
+    stays crowd the same venues on nearby days, and each range reaches a day back."""
+    by_venue: dict[str, list[tuple[int, int]]] = {}
+    for st in stays:
+        by_venue.setdefault(st.venue, []).append(venue_query_range(st, s))
+    queries: list[Query] = []
+    for venue, ranges in by_venue.items():
+        ranges.sort()
+        lo, hi = ranges[0]
+        for a, b in ranges[1:]:
+            if a <= hi:
+                hi = max(hi, b)
+            else:
+                queries.append((venue, lo, hi))
+                lo, hi = a, b
+        queries.append((venue, lo, hi))
+    return queries
+
+
 async def _around(index: StayIndex, stays: list[Stay], s: OutbreakSettings) -> list[Stay]:
-    """Every check-in at the same venues that could overlap these stays."""
-    found = await index.stays_at_venues([(st.venue, *venue_query_range(st, s)) for st in stays])
-    unique = {(x.person, x.venue, x.start): x for batch in found for x in batch}
-    return list(unique.values())
+    """Every check-in at the same venues that could overlap these stays (the merged
+    ranges are disjoint: each check-in comes once)."""
+    found = await index.stays_at_venues(venue_queries(stays, s))
+    return [x for batch in found for x in batch]
 
 
 async def trace(
