@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class GalleryClient(Protocol):
 class SeenFace:
     face: Face
     quality: Quality
+    crop: np.ndarray  # aligned 112×112: what the quality was judged on and what is embedded
 
     def as_dict(self) -> dict[str, Any]:
         x, y, w, h = self.face.box
@@ -135,17 +136,27 @@ class FaceService:
 
     async def detect(self, image: np.ndarray) -> list[SeenFace]:
         faces = await self._faces(image)
-        return [SeenFace(f, quality(image, f)) for f in sorted(faces, key=_area, reverse=True)]
+        seen = []
+        for f in sorted(faces, key=_area, reverse=True):
+            crop = align(image, f)
+            seen.append(SeenFace(f, quality(image, f, crop=crop), crop))
+        return seen
 
     async def _largest(self, image: np.ndarray, field: str) -> tuple[SeenFace, np.ndarray]:
         seen = await self.detect(image)
         if not seen:
             raise no_face(field)
         main = seen[0]
-        return main, (await self._embed([align(image, main.face)]))[0]
+        return main, (await self._embed([main.crop]))[0]
 
     async def verify(self, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-        (fa, ea), (fb, eb) = await self._largest(a, "image_a"), await self._largest(b, "image_b")
+        both = await asyncio.gather(
+            self._largest(a, "image_a"), self._largest(b, "image_b"), return_exceptions=True
+        )
+        for result in both:  # image_a's refusal first, as a reader of the form expects
+            if isinstance(result, BaseException):
+                raise result
+        (fa, ea), (fb, eb) = cast(list[tuple[SeenFace, np.ndarray]], both)
         score = float(np.dot(ea, eb))
         return {
             "same": score >= self.threshold,
@@ -178,7 +189,7 @@ class FaceService:
         seen = await self.detect(image)
         if not seen:
             return []
-        embeddings = await self._embed([align(image, s.face) for s in seen])
+        embeddings = await self._embed([s.crop for s in seen])
         results = await self._gallery_client().search(embeddings, k)
         out = []
         for s, matches in zip(seen, results, strict=True):

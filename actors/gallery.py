@@ -97,15 +97,10 @@ class Gallery:
         self._purge_expired(int(time.time()) if now is None else now)
         if len(self._expires) == 0:
             return [[] for _ in range(len(queries))]
-        out: list[list[Match]] = []
-        for q in np.asarray(queries, dtype=np.float32).reshape(-1, 128):
-            # One query in, one list of (id, score) out.
-            found = cast(list[tuple[str, float]], self._matrix.search(normalised(q), k))
-            out.append([(str(pid), float(score)) for pid, score in found])
-        return out
-
-    def size(self) -> int:
-        return len(self._expires)
+        rows = np.stack([normalised(q) for q in np.asarray(queries).reshape(-1, 128)])
+        # A 2-D query gives one list of (id, score) per row, from one matrix product.
+        found = cast(list[list[tuple[str, float]]], self._matrix.search(rows, k))
+        return [[(str(pid), float(score)) for pid, score in hits] for hits in found]
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -149,10 +144,6 @@ class GalleryShard:
         await self._ensure_loaded()
         return await self._gallery.search(queries, k)
 
-    async def size(self) -> int:
-        await self._ensure_loaded()
-        return self._gallery.size()
-
 
 class ShardedGallery:
     """What the API and the checkpoints use: the shards behind one search."""
@@ -185,6 +176,3 @@ class ShardedGallery:
             candidates = [m for part in parts for m in part[i]]
             merged.append(sorted(candidates, key=lambda m: -m[1])[:k])
         return merged
-
-    async def size(self) -> int:
-        return sum(await asyncio.gather(*(s.size.remote() for s in self._shards)))

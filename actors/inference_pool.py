@@ -18,7 +18,7 @@ import ray
 from ray import exceptions as ray_errors
 from ray.serve.exceptions import BackPressureError
 
-from models.faces.pipeline import Face, align
+from models.faces.pipeline import Face
 
 T = TypeVar("T")
 
@@ -97,7 +97,3 @@ class InferencePool:
     async def _embed_one(self, crop: np.ndarray) -> np.ndarray:
         vector: np.ndarray = await self._call(lambda: self._embedder.embed.remote(crop))
         return vector
-
-    async def faces_and_embeddings(self, frame: np.ndarray) -> tuple[list[Face], np.ndarray]:
-        faces = await self.detect(frame)
-        return faces, await self.embed([align(frame, f) for f in faces])

@@ -24,7 +24,6 @@ _NONCE = 12
 class TemplateSources:
     DECLARATION = "declaration_selfie"  # consented at declaration time
     CHECKPOINT = "checkpoint"  # first passage with a valid QR
-    STAFF = "staff"
 
 
 @dataclass(frozen=True)

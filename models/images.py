@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from models.errors import InputError
 
-__all__ = ["ALLOWED_FORMATS", "ImageError", "decode_image", "downscale"]
+__all__ = ["ALLOWED_FORMATS", "ImageError", "decode_image"]
 
 # MPO: multi-picture JPEGs written by many phones; Pillow names them apart from JPEG.
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF")
@@ -119,18 +119,3 @@ def decode_image(
         except Exception:  # unreadable EXIF: keep the pixels as stored
             oriented = im
         return _to_bgr(oriented)
-
-
-def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Shrink so that the longer side is at most `max_side` (never enlarges).
-
-    Returns (image, scale): multiply original pixel coordinates by `scale` to get
-    coordinates in the returned image (1.0 when unchanged)."""
-    h, w = image.shape[:2]
-    if max_side <= 0:
-        raise ValueError("max_side must be positive")
-    if max(h, w) <= max_side:
-        return image, 1.0
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale

@@ -20,7 +20,7 @@ import segno
 import zxingcpp
 from PIL import Image, ImageFile
 
-from models.images import ImageError, decode_image, downscale
+from models.images import ImageError, decode_image
 from models.qr import decode_qr
 from tests.conftest import SHARED_DATA
 
@@ -223,14 +223,6 @@ def test_exif_rotated_jpeg_is_oriented() -> None:
     out = decode_image(_save(Image.fromarray(stored), "JPEG", exif=exif, quality=95))
     assert out.shape == (40, 20, 3)  # portrait as displayed
     assert out[5, 10, 2] > 200 and out[35, 10, 2] < 50  # stored left → displayed top
-
-
-def test_downscale() -> None:
-    img = np.zeros((300, 1200, 3), np.uint8)
-    small, scale = downscale(img, 600)
-    assert small.shape == (150, 600, 3) and scale == 0.5
-    same, one = downscale(img, 2000)
-    assert same is img and one == 1.0
 
 
 # ---------------------------------------------------------------- decode_qr on real photos

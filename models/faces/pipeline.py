@@ -268,8 +268,14 @@ class FaceEmbedder:
         return out / np.maximum(norms, 1e-12)
 
 
-def quality(image_bgr: np.ndarray, face: Face, params: QualityParams = DEFAULT_QUALITY) -> Quality:
-    """Size, blur and pose from the landmarks and the aligned crop; never raises."""
+def quality(
+    image_bgr: np.ndarray,
+    face: Face,
+    params: QualityParams = DEFAULT_QUALITY,
+    crop: np.ndarray | None = None,
+) -> Quality:
+    """Size, blur and pose from the landmarks and the aligned crop (pass `crop` when the
+    caller aligned already, for the embedding); never raises."""
     re, le, nose = (face.landmarks[i].astype(np.float64) for i in range(3))
     eye = le - re
     dist = float(np.hypot(*eye))
@@ -277,7 +283,7 @@ def quality(image_bgr: np.ndarray, face: Face, params: QualityParams = DEFAULT_Q
     # Along the eye line, so a tilted but frontal head still reads yaw 0.
     yaw = float((nose - (re + le) / 2) @ eye / dist**2) if dist > 1e-6 else 0.0
     try:
-        grey = cv2.cvtColor(align(image_bgr, face), cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(align(image_bgr, face) if crop is None else crop, cv2.COLOR_BGR2GRAY)
         sharp = float(cv2.Laplacian(grey, cv2.CV_64F).var())
     except ValueError:
         sharp = 0.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class CoreModel:
         )
 
 
+@lru_cache(maxsize=1)
 def default_core_model() -> CoreModel:
     """The model shipped in the package (refit with `dichte thermal fit-core`)."""
     text = resources.files("models.thermal").joinpath("core_model.json").read_text()

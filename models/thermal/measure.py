@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from models.thermal.canthus import Point
-from models.thermal.flir import ThermalFormatError
 from models.thermal.formats import Calibration, ThermalImage, read_thermal
 from models.thermal.screening import DEFAULT_POLICY, ScreeningPolicy, screen_face
 
@@ -26,7 +25,7 @@ def frame_summary(img: ThermalImage) -> dict[str, Any]:
 
 
 def parse_numbers(text: str, count: int, what: str) -> tuple[float, ...]:
-    """'x1,y1,x2,y2' → floats; a ThermalFormatError-like refusal names the field."""
+    """'x1,y1,x2,y2' → floats; ValueError naming `what` otherwise."""
     try:
         values = tuple(float(v) for v in text.replace(" ", "").split(","))
     except ValueError:
@@ -86,6 +85,3 @@ def measure(
         out.update(screening.as_dict())
         out["ambient_source"] = source
     return out
-
-
-__all__ = ["ThermalFormatError", "measure", "parse_numbers"]
