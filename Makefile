@@ -29,10 +29,15 @@ browser:
 test: $(INSTALLED) browser
 	$(BIN)/python -m pytest
 
+# mypy does not read the editable install's import hook that maps dichte.api -> api/:
+# it reads the tree through a link named `dichte` instead.
+PACKAGES := domain models store services actors api serving cli
+MYPY_PATH := $(VENV)/mypy-path
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	@mkdir -p $(MYPY_PATH) && ln -sfn $(CURDIR) $(MYPY_PATH)/dichte
+	MYPYPATH=$(MYPY_PATH) $(BIN)/mypy $(foreach p,$(PACKAGES),-p dichte.$(p))
 
 bench: $(INSTALLED)
 	cd bench && ../$(BIN)/python declarations.py && ../$(BIN)/python checkins.py && ../$(BIN)/python tracing.py && ../$(BIN)/python thermal.py && ../$(BIN)/python qr.py && ../$(BIN)/python faces.py

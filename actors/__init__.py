@@ -1,1 +1,1 @@
-"""Ray actors: thin shells around plain Python classes that tests drive without Ray."""
+"""Ray actors only, each a thin shell around a store or a service."""

@@ -13,10 +13,10 @@ from typing import Any
 import ray
 from ray.util import metrics
 
-from actors.batching import GroupCommit
-from actors.store import DeclarationStore
-from domain.records import Stored, Write
-from domain.settings import Settings
+from dichte.domain.records import Stored, Write
+from dichte.domain.settings import Settings
+from dichte.store.batching import GroupCommit
+from dichte.store.declarations import DeclarationStore
 
 ACTOR_NAME = "declaration-store"
 NAMESPACE = "dichte"
@@ -25,18 +25,11 @@ LATENCY_BOUNDARIES_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.
 
 # Restarted without limit and calls retried: safe because writes are idempotent.
 @ray.remote(  # type: ignore[call-overload]
-    max_restarts=-1, max_task_retries=-1, num_cpus=0.25, max_concurrency=4096
+    max_restarts=-1, max_task_retries=-1, num_cpus=0.1, max_concurrency=4096
 )
 class DeclarationStoreActor:
     def __init__(self, settings: dict[str, Any]) -> None:
-        s = Settings(**settings)
-        if not s.redis_url:
-            raise ValueError("DeclarationStoreActor needs a resolved redis_url")
-        self._store = DeclarationStore(
-            s.redis_url,
-            key_prefix=s.redis_key_prefix,
-            idempotency_window_s=s.idempotency_window_hours * 3600,
-        )
+        self._store = DeclarationStore.of(Settings(**settings))
         self._write_seconds = metrics.Histogram(
             "dichte_store_write_seconds",
             description="Declaration write latency in the store "

@@ -1,5 +1,5 @@
-"""The FastAPI application, built from its collaborators (no globals), so Serve
-replicas, a plain uvicorn process and tests all build the same app."""
+"""The FastAPI application, built from its services (no globals), so Serve replicas, a
+plain uvicorn process and tests all build the same app."""
 
 from __future__ import annotations
 
@@ -10,89 +10,111 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
-from actors.epi_service import EpiService
-from actors.face_service import FaceService
-from api.deps import ApiContext, Context, DeclarationGateway
-from api.errors import BodySizeLimit, install_error_handlers
-from api.metrics import ApiMetrics, NoMetrics, RequestTiming
-from api.routes import (
-    admin_units,
-    cases,
-    checkins,
-    declarations,
-    qr,
-    thermal,
-    venues,
-)
-from api.routes import (
-    faces as face_routes,
-)
-from domain.settings import Settings
-from models.thermal.screening import ScreeningPolicy
+from dichte.api.deps import AllServices, Services
+from dichte.api.errors import BodySizeLimit, install_error_handlers
+from dichte.api.metrics import ApiMetrics, NoMetrics, RequestTiming
+from dichte.api.routes import admin_units, cases, checkins, declarations, faces, qr, thermal, venues
+from dichte.domain.settings import Settings
+from dichte.services.cases import CaseService
+from dichte.services.checkins import CheckinService
+from dichte.services.declarations import DeclarationGateway, DeclarationService
+from dichte.services.faces import FaceService, GalleryClient, Inference
+from dichte.services.venues import VenueService
+from dichte.services.vision import Vision, VisionService
+from dichte.store.epi import EpiStore
 
 API_PREFIX = "/api/v1"
+UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode")
 
 
-async def _health(ctx: Context) -> JSONResponse:
-    try:
-        ok = await ctx.declarations.ping()
-    except Exception:
-        ok = False
-    return JSONResponse(
-        {"status": "ok" if ok else "degraded", "store": ok}, status_code=200 if ok else 503
+def build_services(
+    settings: Settings,
+    *,
+    declarations_gateway: DeclarationGateway,
+    epi_store: EpiStore,
+    signing_key: Ed25519PrivateKey,
+    metrics: ApiMetrics | None = None,
+    inference: Inference | None = None,
+    gallery: GalleryClient | None = None,
+    vision: Vision | None = None,
+) -> Services:
+    """The services one process serves the API with. Without `inference` the face routes
+    answer 503 faces_unavailable; without `vision`, thermal and QR photos 503."""
+    metrics = metrics or NoMetrics()
+    declarations_service = DeclarationService(
+        declarations_gateway,
+        signing_key,
+        timedelta(hours=settings.qr_token_ttl_hours),
+        on_outcome=metrics.declaration,
+    )
+    venue_service = VenueService(
+        epi_store, signing_key, settings.base_url(), settings.venue_registrations_per_hour
+    )
+    return Services(
+        declarations=declarations_service,
+        venues=venue_service,
+        checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
+        cases=CaseService(epi_store, declarations_service, settings.outbreak),
+        vision=VisionService(vision, declarations_service),
+        public_key=signing_key.public_key(),
+        metrics=metrics,
+        trust_forwarded_for=settings.trust_forwarded_for,
+        faces=(
+            FaceService(inference, gallery, settings.face_match_threshold)
+            if inference is not None
+            else None
+        ),
     )
 
 
-def create_app(
-    settings: Settings,
-    declarations_gateway: DeclarationGateway,
-    epi: EpiService,
-    signing_key: Ed25519PrivateKey,
-    metrics: ApiMetrics | None = None,
-    faces: FaceService | None = None,
-) -> FastAPI:
-    metrics = metrics or NoMetrics()
+class Health(BaseModel):
+    status: str
+    store: bool
+
+
+async def _health(services: AllServices) -> JSONResponse:
+    ok = await services.declarations.ping()
+    return JSONResponse(
+        Health(status="ok" if ok else "degraded", store=ok).model_dump(),
+        status_code=200 if ok else 503,
+    )
+
+
+_HEALTH_DOC = {
+    "response_model": Health,
+    "responses": {503: {"model": Health, "description": "The store does not answer"}},
+    "methods": ["GET"],
+    "tags": ["health"],
+}
+
+
+def create_app(settings: Settings, services: Services) -> FastAPI:
     app = FastAPI(
         title="dichte",
         version="0.1.0",
-        description="Health declaration, signed QR codes and epidemiological "
-        "management for a province.",
+        description="Health declaration, signed QR codes, venue check-in, tracing and "
+        "checkpoint screening for a province. Every refusal is "
+        '`{"errors": [{field, code, message_vi, message_en}]}`.',
     )
-    app.state.context = ApiContext(
-        declarations=declarations_gateway,
-        epi=epi,
-        signing_key=signing_key,
-        metrics=metrics,
-        qr_ttl=timedelta(hours=settings.qr_token_ttl_hours),
-        venue_registrations_per_hour=settings.venue_registrations_per_hour,
-        trust_forwarded_for=settings.trust_forwarded_for,
-        base_url=settings.base_url(),
-        faces=faces,
-        max_image_pixels=settings.max_image_pixels,
-        screening=ScreeningPolicy(
-            fever_threshold_c=settings.fever_threshold_c, margin_c=settings.fever_screen_margin_c
-        ),
-    )
+    app.state.services = services
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,
         limit=settings.max_body_bytes,
-        uploads={
-            f"{API_PREFIX}/{path}": settings.max_upload_bytes
-            for path in ("thermal/", "faces/", "qr/decode")
-        },
+        uploads={f"{API_PREFIX}/{path}": settings.max_upload_bytes for path in UPLOAD_PATHS},
     )
-    app.add_middleware(RequestTiming, metrics=metrics)
+    app.add_middleware(RequestTiming, metrics=services.metrics)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (declarations, qr, admin_units, venues, checkins, cases, thermal, face_routes):
+    for module in (declarations, qr, admin_units, venues, checkins, cases, thermal, faces):
         v1.include_router(module.router)
-    v1.add_api_route("/healthz", _health, methods=["GET"], tags=["health"])
+    v1.add_api_route("/healthz", _health, **_HEALTH_DOC)  # type: ignore[arg-type]
     app.include_router(v1)
-    app.add_api_route("/healthz", _health, methods=["GET"], tags=["health"])
+    app.add_api_route("/healthz", _health, **_HEALTH_DOC)  # type: ignore[arg-type]
 
-    web = resources.files("api")
+    web = resources.files("dichte.api")
     index = (web / "templates" / "index.html").read_text(encoding="utf-8")
     checkin = (web / "templates" / "checkin.html").read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from domain.declaration import VIETNAM_TZ
+from dichte.domain.clock import VIETNAM_TZ
 
 COLUMN_X = {"case": 20, "f1": 330, "f2": 640}
 COLOURS = {"case": "#c62828", "f1": "#ef6c00", "f2": "#f9a825"}

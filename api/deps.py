@@ -1,95 +1,115 @@
-"""Dependencies shared by the routers, as Annotated aliases."""
+"""What routes depend on, as Annotated aliases: the services, and who is asking."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated, Protocol
+from typing import Annotated
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Header, Request
 
-from actors.epi_service import EpiService
-from actors.face_service import FaceService
-from api.metrics import ApiMetrics
-from domain.errors import DomainError
-from domain.records import Stored, Write
-from domain.tokens import StaffClaims, verify_staff
-from models.thermal.screening import DEFAULT_POLICY, ScreeningPolicy
-
-
-class DeclarationGateway(Protocol):
-    """The store as the API sees it: a Ray actor in Serve, the plain store elsewhere."""
-
-    async def submit(self, write: Write) -> Stored: ...
-
-    async def get(self, declaration_id: str) -> str | None: ...
-
-    async def ping(self) -> bool: ...
+from dichte.api.metrics import ApiMetrics
+from dichte.domain.errors import DomainError
+from dichte.domain.tokens import StaffClaims, verify_staff
+from dichte.services.cases import CaseService
+from dichte.services.checkins import CheckinService
+from dichte.services.declarations import DeclarationService
+from dichte.services.faces import FaceService
+from dichte.services.venues import VenueService
+from dichte.services.vision import VisionService
 
 
 @dataclass(frozen=True)
-class ApiContext:
-    declarations: DeclarationGateway
-    epi: EpiService
-    signing_key: Ed25519PrivateKey
+class Services:
+    """Everything the routes call; built once per process (replica) by the app's owner."""
+
+    declarations: DeclarationService
+    venues: VenueService
+    checkins: CheckinService
+    cases: CaseService
+    vision: VisionService
+    public_key: Ed25519PublicKey
     metrics: ApiMetrics
-    qr_ttl: timedelta
-    venue_registrations_per_hour: int
-    trust_forwarded_for: bool
-    base_url: str
-    screening: ScreeningPolicy = DEFAULT_POLICY
+    trust_forwarded_for: bool = False
     faces: FaceService | None = None  # None: face recognition not deployed here
-    max_image_pixels: int = 40_000_000
 
 
-async def _context(request: Request) -> ApiContext:
+async def _services(request: Request) -> Services:
     # async: a plain def dependency would be sent to the thread pool on every request
-    ctx: ApiContext = request.app.state.context
-    return ctx
+    services: Services = request.app.state.services
+    return services
 
 
-Context = Annotated[ApiContext, Depends(_context)]
+AllServices = Annotated[Services, Depends(_services)]
+
+
+async def _declarations(s: AllServices) -> DeclarationService:
+    return s.declarations
+
+
+async def _venues(s: AllServices) -> VenueService:
+    return s.venues
+
+
+async def _checkins(s: AllServices) -> CheckinService:
+    return s.checkins
+
+
+async def _cases(s: AllServices) -> CaseService:
+    return s.cases
+
+
+async def _vision(s: AllServices) -> VisionService:
+    return s.vision
+
+
+async def _faces(s: AllServices) -> FaceService:
+    if s.faces is None:
+        raise DomainError.of("request", "faces_unavailable")
+    return s.faces
+
+
+Declarations = Annotated[DeclarationService, Depends(_declarations)]
+Venues = Annotated[VenueService, Depends(_venues)]
+Checkins = Annotated[CheckinService, Depends(_checkins)]
+Cases = Annotated[CaseService, Depends(_cases)]
+Vision = Annotated[VisionService, Depends(_vision)]
+Faces = Annotated[FaceService, Depends(_faces)]
 
 
 async def _staff(
-    ctx: Context, authorization: Annotated[str | None, Header()] = None
+    s: AllServices,
+    authorization: Annotated[
+        str | None, Header(description="Bearer <staff token> (`dichte token`)")
+    ] = None,
 ) -> StaffClaims:
     if not authorization or not authorization.startswith("Bearer "):
-        raise DomainError.single(
-            "Authorization",
-            "unauthorized",
-            "Cần mã nhân viên (Authorization: Bearer ...).",
-            "A staff bearer token is required (Authorization: Bearer ...).",
-            status=401,
-        )
+        raise DomainError.of("Authorization", "unauthorized")
     try:
-        return verify_staff(ctx.signing_key.public_key(), authorization[len("Bearer ") :])
+        return verify_staff(s.public_key, authorization[len("Bearer ") :])
     except DomainError as e:
         raise DomainError(e.errors, status=401) from None
 
 
 async def _optional_staff(
-    ctx: Context, authorization: Annotated[str | None, Header()] = None
+    s: AllServices,
+    authorization: Annotated[
+        str | None, Header(description="Bearer <staff token>, when staff act")
+    ] = None,
 ) -> StaffClaims | None:
-    return None if authorization is None else await _staff(ctx, authorization)
+    return None if authorization is None else await _staff(s, authorization)
 
 
 Staff = Annotated[StaffClaims, Depends(_staff)]
 MaybeStaff = Annotated[StaffClaims | None, Depends(_optional_staff)]
 
 
-def forbidden() -> DomainError:
-    return DomainError.single(
-        "request",
-        "forbidden",
-        "Mục này nằm ngoài địa bàn của bạn.",
-        "This is outside your area.",
-        status=403,
-    )
+async def _client_address(s: AllServices, request: Request) -> str:
+    """Who is asking, for rate limits: the last X-Forwarded-For entry behind a load
+    balancer that sets it (trust_forwarded_for), else the peer address."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    trusted = forwarded.split(",")[-1].strip() if s.trust_forwarded_for else ""
+    return trusted or (request.client.host if request.client else "unknown")
 
 
-def not_found(field: str, what_vi: str, what_en: str) -> DomainError:
-    return DomainError.single(
-        field, "not_found", f"Không tìm thấy {what_vi}.", f"No such {what_en}.", status=404
-    )
+ClientAddress = Annotated[str, Depends(_client_address)]

@@ -8,44 +8,49 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.errors import DomainError, FieldError
+from dichte.domain.errors import THINGS, DomainError, FieldError, validation_error
 
 log = logging.getLogger(__name__)
 
-# Vietnamese for the pydantic error types a form can produce.
-_VI = {
-    "missing": "Thiếu thông tin bắt buộc.",
-    "string_too_short": "Quá ngắn.",
-    "string_too_long": "Quá dài.",
-    "string_pattern_mismatch": "Sai định dạng.",
-    "string_type": "Phải là chuỗi ký tự.",
-    "int_parsing": "Phải là số nguyên.",
-    "int_type": "Phải là số nguyên.",
-    "bool_parsing": "Phải là có/không.",
-    "bool_type": "Phải là có/không.",
-    "date_from_datetime_parsing": "Ngày không hợp lệ (YYYY-MM-DD).",
-    "date_parsing": "Ngày không hợp lệ (YYYY-MM-DD).",
-    "date_type": "Ngày không hợp lệ (YYYY-MM-DD).",
-    "enum": "Giá trị không nằm trong danh sách cho phép.",
-    "extra_forbidden": "Trường này không được phép.",
-    "greater_than_equal": "Giá trị quá nhỏ.",
-    "less_than_equal": "Giá trị quá lớn.",
-    "too_long": "Quá nhiều mục.",
-    "model_attributes_type": "Phải là một đối tượng JSON.",
-    "dict_type": "Phải là một đối tượng JSON.",
-    "list_type": "Phải là một danh sách.",
+
+class ErrorItem(BaseModel):
+    field: str = Field(description="The field's path, e.g. residence.commune_code")
+    code: str = Field(description="Stable code, e.g. cccd_format, not_found")
+    message_vi: str
+    message_en: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal, whatever the status."""
+
+    errors: list[ErrorItem]
+
+
+_WHY = {
+    400: "Malformed JSON, or a malformed token",
+    401: "Missing or invalid staff token",
+    403: "Outside the caller's area, or not allowed",
+    404: "No such record",
+    409: "Conflicts with what is stored",
+    410: "Expired or withdrawn",
+    413: "Body or file over the limit",
+    422: "Invalid input: every problem at once, with the field's path",
+    429: "Too many requests from this address",
+    503: "Storage or inference unavailable, or at capacity: retry",
 }
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer, in the one shape."""
+    return {status: {"model": ErrorBody, "description": _WHY[status]} for status in statuses}
 
 
 def error_response(status: int, errors: list[FieldError]) -> JSONResponse:
     return JSONResponse(DomainError(errors, status).body(), status_code=status)
-
-
-def one_error(status: int, field: str, code: str, vi: str, en: str) -> JSONResponse:
-    return error_response(status, [FieldError(field, code, vi, en)])
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -59,22 +64,11 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errs = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errs):
-        return one_error(
-            400,
-            "body",
-            "malformed_json",
-            "Nội dung gửi lên không phải JSON hợp lệ.",
-            "The request body is not valid JSON.",
-        )
+        return error_response(400, [FieldError.of("body", "malformed_json")])
     return error_response(
         422,
         [
-            FieldError(
-                _field_path(tuple(e.get("loc", ()))),
-                e.get("type", "invalid"),
-                _VI.get(e.get("type", ""), "Giá trị không hợp lệ."),
-                str(e.get("msg", "")),
-            )
+            validation_error(_field_path(tuple(e.get("loc", ()))), str(e.get("type", "invalid")))
             for e in errs
         ],
     )
@@ -86,30 +80,29 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 _HTTP_CODES = {
-    401: ("unauthorized", "Cần đăng nhập (mã nhân viên).", "A staff bearer token is required."),
-    403: ("forbidden", "Không có quyền xem mục này.", "Not allowed to see this."),
-    404: ("not_found", "Không tìm thấy.", "Not found."),
-    405: ("method_not_allowed", "Phương thức không được hỗ trợ.", "Method not allowed."),
-    413: ("body_too_large", "Dữ liệu gửi lên quá lớn.", "The request body is too large."),
-    415: ("unsupported_media_type", "Kiểu dữ liệu không được hỗ trợ.", "Unsupported media type."),
+    401: "unauthorized",
+    403: "forbidden",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
 }
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code, vi, en = _HTTP_CODES.get(exc.status_code, ("http_error", "Lỗi yêu cầu.", str(exc.detail)))
-    return one_error(exc.status_code, "request", code, vi, en)
+    status = exc.status_code
+    if status == 404:
+        error = FieldError.of("request", "not_found", thing=THINGS["page"])
+    elif status == 413:
+        error = FieldError.of("body", "body_too_large", limit=exc.detail)
+    else:
+        error = FieldError.of("request", _HTTP_CODES.get(status, "http_error"))
+    return error_response(status, [error])
 
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return one_error(
-        500,
-        "request",
-        "internal_error",
-        "Lỗi hệ thống, vui lòng thử lại.",
-        "Internal error, please retry.",
-    )
+    return error_response(500, [FieldError.of("request", "internal_error")])
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -153,17 +146,12 @@ class BodySizeLimit:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     # FastAPI re-raises HTTPException from body parsing: the 413 handler answers.
-                    raise HTTPException(status_code=413)
+                    raise HTTPException(status_code=413, detail=str(limit))
             return message
 
         await self.app(scope, limited_receive, send)
 
     async def _refuse(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-        code, vi, en = _HTTP_CODES[413]
-        await one_error(
-            413,
-            "body",
-            code,
-            f"{vi} (tối đa {limit} byte)",
-            f"{en} (at most {limit} bytes)",
-        )(scope, receive, send)
+        await error_response(413, [FieldError.of("body", "body_too_large", limit=limit)])(
+            scope, receive, send
+        )

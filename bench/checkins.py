@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 from http_load import ROOT, Workload, arguments, compare
 
-from domain.keys import load_signing_key
-from domain.settings import Settings
-from domain.tokens import QrClaims, sign_qr
+from dichte.domain.keys import load_signing_key
+from dichte.domain.settings import Settings
+from dichte.domain.tokens import QrClaims, sign_qr
 from tests.factories import DONG_HOI_WARD
 
 VENUES, PERSONS = 300, 20_000
@@ -33,7 +33,7 @@ VENUES, PERSONS = 300, 20_000
 
 def prepare(base: str, env: dict[str, str]) -> Path:
     token = subprocess.run(
-        [sys.executable, "-m", "serving.cli", "token", "--role", "province", "--unit", "44"],
+        [sys.executable, "-m", "dichte.cli.main", "token", "--role", "province", "--unit", "44"],
         env=env,
         cwd=ROOT,
         check=True,

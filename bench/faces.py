@@ -34,16 +34,16 @@ import onnx  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.faces import onnx_prep as prep  # noqa: E402
-from models.faces.pipeline import (  # noqa: E402
+from dichte.models.faces import onnx_prep as prep  # noqa: E402
+from dichte.models.faces.pipeline import (  # noqa: E402
     DetectorParams,
     EmbedderParams,
     FaceDetector,
     FaceEmbedder,
     align,
 )
-from models.faces.runtime import make_session  # noqa: E402
-from models.faces.search import EmbeddingMatrix  # noqa: E402
+from dichte.models.faces.runtime import make_session  # noqa: E402
+from dichte.models.faces.search import EmbeddingMatrix  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 FACES = ROOT.parent / "shared" / "data" / "faces"

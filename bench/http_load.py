@@ -29,7 +29,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving.embedded_redis import EmbeddedRedis  # noqa: E402
+from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -193,7 +193,7 @@ def compare(work: Workload, args: argparse.Namespace) -> None:
                 measure(
                     work,
                     "serve",
-                    [sys.executable, "-m", "serving.cli", "run"],
+                    [sys.executable, "-m", "dichte.cli.main", "run"],
                     {
                         **base_env,
                         "DICHTE_HTTP_PORT": str(port),

@@ -34,8 +34,8 @@ import zxingcpp  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.images import decode_image  # noqa: E402
-from models.qr import decode_qr  # noqa: E402
+from dichte.models.images import decode_image  # noqa: E402
+from dichte.models.qr import decode_qr  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DATA = ROOT.parent / "shared" / "data" / "qr" / "zxing_blackbox"

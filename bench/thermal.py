@@ -31,18 +31,19 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.thermal import flir  # noqa: E402
-from models.thermal.canthus import read_canthus  # noqa: E402
-from models.thermal.core_model import (  # noqa: E402
+from dichte.models.thermal import flir  # noqa: E402
+from dichte.models.thermal.canthus import read_canthus  # noqa: E402
+from dichte.models.thermal.core_model import (  # noqa: E402
     evaluate,
     fit_core_model,
     read_fda_table,
     split_volunteers,
 )
-from models.thermal.formats import read_thermal  # noqa: E402
-from models.thermal.radiometry import raw_to_celsius  # noqa: E402
-from models.thermal.sim_accuracy import simulate_and_screen  # noqa: E402
-from models.thermal.simulator import CheckpointSimulator, SimConfig  # noqa: E402
+from dichte.models.thermal.formats import read_thermal  # noqa: E402
+from dichte.models.thermal.policy import ScreeningPolicy  # noqa: E402
+from dichte.models.thermal.radiometry import raw_to_celsius  # noqa: E402
+from dichte.models.thermal.sim_accuracy import simulate_and_screen  # noqa: E402
+from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared" / "data" / "thermal"
@@ -121,7 +122,8 @@ def accuracy() -> dict[str, object]:
         train, test = split_volunteers(read_fda_table(FDA))
         model = fit_core_model(train)
         out["fda"] = {
-            f"margin_{m}": asdict(evaluate(model, test, 37.5, m)) for m in (0.0, 0.2, 0.3, 0.4)
+            f"margin_{m}": asdict(evaluate(model, test, ScreeningPolicy(37.5, m)))
+            for m in (0.0, 0.2, 0.3, 0.4)
         }
         out["fda"]["train_volunteers"] = len(train)  # type: ignore[index]
     sims = {}

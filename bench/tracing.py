@@ -31,10 +31,10 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actors.epi_store import EpiStore  # noqa: E402
-from actors.keys import Keys  # noqa: E402
-from domain.tracing import DAY, OutbreakSettings, Passage, Query, Stay, trace  # noqa: E402
-from serving.embedded_redis import EmbeddedRedis  # noqa: E402
+from dichte.domain.tracing import DAY, OutbreakSettings, Passage, Query, Stay, trace  # noqa: E402
+from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
+from dichte.store.epi import EpiStore  # noqa: E402
+from dichte.store.keys import Keys  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 T0 = 1_790_000_000 - 1_790_000_000 % DAY  # a midnight (UTC), day 0 of the synthetic month

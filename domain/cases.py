@@ -10,11 +10,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.declaration import VIETNAM_TZ, DiagnosticResult, DiagnosticTest, Symptoms
-from domain.errors import FieldError
-from domain.identity import DocumentNumber, DocumentType
-from domain.tracing import Contact as TracedContact
-from domain.tracing import Exposure, OutbreakSettings, infectious_window
+from dichte.domain.clock import VIETNAM_TZ, in_future
+from dichte.domain.declaration import DiagnosticResult, DiagnosticTest, Symptoms
+from dichte.domain.errors import FieldError
+from dichte.domain.identity import DocumentNumber, DocumentType
+from dichte.domain.tracing import Contact as TracedContact
+from dichte.domain.tracing import Exposure, OutbreakSettings, infectious_window
 
 
 class Frozen(BaseModel):
@@ -72,7 +73,9 @@ class CaseCreate(CaseChanges):
     commune_code: int | None = None  # for a person who never declared
 
 
-class Case(Frozen):
+class CaseFields(Frozen):
+    """What a case record holds (the stored form and the public one share it)."""
+
     id: str
     person_id: str
     document_number: str
@@ -91,6 +94,8 @@ class Case(Frozen):
     created_at: datetime
     confirmed_at: datetime | None = None
 
+
+class Case(CaseFields):
     def onset(self) -> date | None:
         """Symptom onset, else the first positive sample (given, or the earliest positive test)."""
         if self.onset_date:
@@ -112,58 +117,40 @@ class Case(Frozen):
         return infectious_window(start, end, s)
 
     def changed(self, changes: CaseChanges, now: datetime) -> Case:
-        update = changes.model_dump(exclude_none=True)
+        """The case with the changes applied: fields given replace the old values, lab
+        tests given are added to those on record (a test already there is not doubled).
+        Validated again as a whole, so the result is as typed as a new case."""
+        update = changes.model_dump(exclude_none=True, exclude={"tests"})
+        if changes.tests:
+            update["tests"] = [
+                *self.tests,
+                *(t for t in changes.tests if t not in self.tests),
+            ]
         if changes.classification is Classification.CONFIRMED and self.confirmed_at is None:
             update["confirmed_at"] = now
-        return self.model_copy(update=update)
+        return Case.model_validate({**self.model_dump(), **update})
 
 
 def check_case_changes(c: CaseChanges, today: date, now: datetime) -> list[FieldError]:
-    errors = []
-    for name in ("onset_date", "first_positive_sample_date", "outcome_date"):
-        value = getattr(c, name)
-        if value is not None and value > today:
-            errors.append(
-                FieldError(
-                    name,
-                    "date_in_future",
-                    "Ngày không được ở tương lai.",
-                    "The date cannot be in the future.",
-                )
-            )
-    if c.isolation_at is not None and c.isolation_at.astimezone(UTC) > now + timedelta(minutes=2):
-        errors.append(
-            FieldError(
-                "isolation_at",
-                "date_in_future",
-                "Thời điểm cách ly không được ở tương lai.",
-                "The isolation time cannot be in the future.",
-            )
-        )
-    for i, t in enumerate(c.tests or []):
-        if t.date > today:
-            errors.append(
-                FieldError(
-                    f"tests.{i}.date",
-                    "date_in_future",
-                    "Ngày không được ở tương lai.",
-                    "The date cannot be in the future.",
-                )
-            )
+    errors = [
+        FieldError.of(name, "date_in_future")
+        for name in ("onset_date", "first_positive_sample_date", "outcome_date")
+        if getattr(c, name) is not None and getattr(c, name) > today
+    ]
+    if c.isolation_at is not None and in_future(c.isolation_at, now):
+        errors.append(FieldError.of("isolation_at", "date_in_future"))
+    errors += [
+        FieldError.of(f"tests.{i}.date", "date_in_future")
+        for i, t in enumerate(c.tests or [])
+        if t.date > today
+    ]
     return errors
 
 
 def check_confirmable(case: Case) -> list[FieldError]:
     """A confirmed case is traced: it needs an onset or a positive sample date."""
     if case.classification is Classification.CONFIRMED and case.onset() is None:
-        return [
-            FieldError(
-                "onset_date",
-                "onset_required",
-                "Ca xác định cần ngày khởi phát hoặc ngày lấy mẫu dương tính đầu tiên.",
-                "A confirmed case needs an onset date or a first positive sample date.",
-            )
-        ]
+        return [FieldError.of("onset_date", "onset_required")]
     return []
 
 
@@ -318,3 +305,71 @@ class QuarantineOrder(Frozen):
     status: QuarantineStatus = QuarantineStatus.ACTIVE
     commune_code: int | None = None
     province_code: int | None = None
+
+
+def quarantine_start(orders: list[QuarantineOrder]) -> int | None:
+    """When a person's quarantine began: the earliest order not cancelled (it bounds
+    the stays of an F1 that can pass the infection on)."""
+    starts = [
+        int(o.start.timestamp()) for o in orders if o.status is not QuarantineStatus.CANCELLED
+    ]
+    return min(starts) if starts else None
+
+
+class ConversionCreate(CaseChanges):
+    """A contact fell ill: the case opened for them. A confirmed conversion needs an
+    onset or a positive sample date: given here, or the person's latest positive test."""
+
+    classification: Classification = Classification.SUSPECTED
+
+
+# --- what the API answers ------------------------------------------------------------
+
+
+class CasePublic(CaseFields):
+    onset: date | None = Field(description="Symptom onset, else the first positive sample")
+    contacts_recorded: int | None = Field(
+        None, description="F1 contact records created by this request (on confirmation)"
+    )
+
+    @classmethod
+    def of(cls, case: Case, recorded: int | None = None) -> CasePublic:
+        return cls(**case.model_dump(), onset=case.onset(), contacts_recorded=recorded)
+
+
+class TracedPerson(Frozen):
+    person_id: str
+    document_number: str
+    full_name: str
+    first_exposure: datetime
+    exposures: list[ExposureOut]
+    contact_id: str | None = Field(description="The F1 contact record, once recorded")
+
+
+class TracedContacts(Frozen):
+    f1: list[TracedPerson]
+    f2: list[TracedPerson]
+
+
+class ChainNode(Frozen):
+    id: str  # person id
+    kind: str = Field(description="case (F0 or a contact since converted), f1 or f2")
+    label: str
+    case_id: str | None = None
+    classification: Classification | None = None
+    onset: date | None = None
+
+
+class ChainEdge(Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    from_: str = Field(alias="from", description="The person met (the case or an F1)")
+    to: str
+    at: datetime
+    kind: str
+    place: str
+
+
+class Chain(Frozen):
+    case_id: str
+    nodes: list[ChainNode]
+    edges: list[ChainEdge]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.declaration import VIETNAM_TZ
-from domain.errors import FieldError
-from domain.identity import DocumentType
+from dichte.domain.clock import VIETNAM_TZ, in_future
+from dichte.domain.errors import FieldError
+from dichte.domain.identity import DocumentNumber, DocumentType
 
 BACKDATE_LIMIT = timedelta(days=14)
 Token = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
-CLOCK_SKEW = timedelta(minutes=2)
 
 
 class CheckinCreate(BaseModel):
@@ -21,16 +20,18 @@ class CheckinCreate(BaseModel):
     member checking in a person without a smartphone sends the document or phone."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    venue_code: Token
-    person_token: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None
-    ) = None
+    venue_code: Token = Field(description="The venue's signed code, or the check-in link")
+    person_token: Token | None = Field(None, description="The citizen's declaration QR token")
     document_type: DocumentType = DocumentType.CCCD
-    document_number: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None
-    ) = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
-    at: datetime | None = None  # for scans queued offline or imported; default now
+    document_number: DocumentNumber | None = Field(
+        None, description="Staff only: the person's document number"
+    )
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
+        None, description="Staff only: the phone number of the person's declaration"
+    )
+    at: datetime | None = Field(
+        None, description="When the scan happened (queued offline or imported); default now"
+    )
 
 
 def scan_time(at: datetime | None, now: datetime) -> datetime:
@@ -44,35 +45,10 @@ def check_scan(body: CheckinCreate, now: datetime) -> list[FieldError]:
     errors: list[FieldError] = []
     given = [x for x in (body.person_token, body.document_number, body.phone) if x]
     if len(given) != 1:
-        errors.append(
-            FieldError(
-                "person_token",
-                "person_required",
-                "Cần đúng một trong: mã QR tờ khai, số giấy tờ, hoặc số điện thoại.",
-                "Give exactly one of: declaration QR token, document number, or phone.",
-            )
-        )
+        errors.append(FieldError.of("person_token", "person_required"))
     at = scan_time(body.at, now)
-    if at > now + CLOCK_SKEW:
-        errors.append(
-            FieldError(
-                "at",
-                "date_in_future",
-                "Thời điểm không được ở tương lai.",
-                "The time cannot be in the future.",
-            )
-        )
+    if in_future(at, now):
+        errors.append(FieldError.of("at", "date_in_future"))
     elif at < now - BACKDATE_LIMIT:
-        errors.append(
-            FieldError(
-                "at",
-                "checkin_too_old",
-                "Chỉ nhận lượt quét trong 14 ngày gần nhất.",
-                "Only scans from the last 14 days are accepted.",
-            )
-        )
+        errors.append(FieldError.of("at", "checkin_too_old", days=BACKDATE_LIMIT.days))
     return errors
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain import admin_units
-from domain.errors import FieldError
-from domain.identity import (
+from dichte.domain import admin_units
+from dichte.domain.errors import FieldError
+from dichte.domain.identity import (
     DocumentType,
     Sex,
     check_document,
@@ -25,8 +25,6 @@ from domain.identity import (
     normalize_phone,
 )
 
-# Vietnam keeps UTC+7 all year: "today" and "the future" are judged in local time.
-VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")
 TRAVEL_HISTORY_DAYS = 14
 MAX_AGE_YEARS = 130
 
@@ -159,37 +157,17 @@ class DeclarationCreate(Strict):
         return hashlib.sha256(self.normalized().model_dump_json().encode()).hexdigest()
 
 
-def today_in_vietnam(now: datetime | None = None) -> date:
-    return (now or datetime.now(VIETNAM_TZ)).astimezone(VIETNAM_TZ).date()
-
-
 def _future(field: str) -> FieldError:
-    return FieldError(
-        field, "date_in_future", "Ngày không được ở tương lai.", "The date cannot be in the future."
-    )
+    return FieldError.of(field, "date_in_future")
 
 
 def _check_place(field: str, place: Place) -> list[FieldError]:
     if place.country.upper() != "VN" or place.province_code is None:
         if place.country.upper() == "VN" and place.province_code is None and not place.detail:
-            return [
-                FieldError(
-                    field,
-                    "place_required",
-                    "Cần tỉnh/thành phố hoặc địa chỉ.",
-                    "Give a province or an address.",
-                )
-            ]
+            return [FieldError.of(field, "place_required")]
         return []
     if admin_units.province(place.province_code) is None:
-        return [
-            FieldError(
-                f"{field}.province_code",
-                "province_unknown",
-                "Mã tỉnh/thành phố không tồn tại.",
-                "Unknown province code.",
-            )
-        ]
+        return [FieldError.of(f"{field}.province_code", "province_unknown")]
     return []
 
 
@@ -199,14 +177,7 @@ def check_declaration(d: DeclarationCreate, today: date) -> list[FieldError]:
     if d.date_of_birth > today:
         errors.append(_future("date_of_birth"))
     elif today.year - d.date_of_birth.year > MAX_AGE_YEARS:
-        errors.append(
-            FieldError(
-                "date_of_birth",
-                "date_of_birth_implausible",
-                "Ngày sinh không hợp lý.",
-                "Implausible date of birth.",
-            )
-        )
+        errors.append(FieldError.of("date_of_birth", "date_of_birth_implausible"))
     else:
         errors += check_document(
             d.document_type, d.document_number, d.nationality, d.date_of_birth, d.sex
@@ -214,80 +185,33 @@ def check_declaration(d: DeclarationCreate, today: date) -> list[FieldError]:
     errors += check_phone(d.phone)
 
     if admin_units.province(d.residence.province_code) is None:
-        errors.append(
-            FieldError(
-                "residence.province_code",
-                "province_unknown",
-                "Mã tỉnh/thành phố không tồn tại.",
-                "Unknown province code.",
-            )
-        )
+        errors.append(FieldError.of("residence.province_code", "province_unknown"))
     else:
         owner = admin_units.commune_province(d.residence.commune_code)
         if owner is None:
-            errors.append(
-                FieldError(
-                    "residence.commune_code",
-                    "commune_unknown",
-                    "Mã xã/phường không tồn tại.",
-                    "Unknown commune code.",
-                )
-            )
+            errors.append(FieldError.of("residence.commune_code", "commune_unknown"))
         elif owner != d.residence.province_code:
-            errors.append(
-                FieldError(
-                    "residence.commune_code",
-                    "commune_not_in_province",
-                    "Xã/phường không thuộc tỉnh/thành phố đã chọn.",
-                    "The commune is not in the province chosen.",
-                )
-            )
+            errors.append(FieldError.of("residence.commune_code", "commune_not_in_province"))
     errors += _check_place("coming_from", d.coming_from)
     errors += _check_place("going_to", d.going_to)
 
     if d.vehicle.type in PLATED_VEHICLES:
         plate = d.vehicle.plate.replace(" ", "")
         if not plate:
-            errors.append(
-                FieldError(
-                    "vehicle.plate",
-                    "plate_required",
-                    "Cần biển số xe.",
-                    "The vehicle's plate is required.",
-                )
-            )
+            errors.append(FieldError.of("vehicle.plate", "plate_required"))
         elif not _plate_ok(plate):
-            errors.append(
-                FieldError(
-                    "vehicle.plate",
-                    "plate_invalid",
-                    "Biển số xe không hợp lệ (ví dụ 74A-123.45).",
-                    "Not a Vietnamese plate (e.g. 74A-123.45).",
-                )
-            )
+            errors.append(FieldError.of("vehicle.plate", "plate_invalid"))
 
     oldest = today - timedelta(days=TRAVEL_HISTORY_DAYS)
     for i, stop in enumerate(d.travel_history):
         field = f"travel_history.{i}"
         if admin_units.province(stop.province_code) is None:
-            errors.append(
-                FieldError(
-                    f"{field}.province_code",
-                    "province_unknown",
-                    "Mã tỉnh/thành phố không tồn tại.",
-                    "Unknown province code.",
-                )
-            )
+            errors.append(FieldError.of(f"{field}.province_code", "province_unknown"))
         if stop.date > today:
             errors.append(_future(f"{field}.date"))
         elif stop.date < oldest:
             errors.append(
-                FieldError(
-                    f"{field}.date",
-                    "travel_date_too_old",
-                    f"Chỉ khai lịch trình trong {TRAVEL_HISTORY_DAYS} ngày gần nhất.",
-                    f"Travel history covers only the last {TRAVEL_HISTORY_DAYS} days.",
-                )
+                FieldError.of(f"{field}.date", "travel_date_too_old", days=TRAVEL_HISTORY_DAYS)
             )
     if d.latest_test is not None and d.latest_test.date > today:
         errors.append(_future("latest_test.date"))

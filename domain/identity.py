@@ -10,8 +10,8 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from domain.admin_units import CCCD_PROVINCE_CODES
-from domain.errors import FieldError
+from dichte.domain.admin_units import CCCD_PROVINCE_CODES
+from dichte.domain.errors import FieldError
 
 
 class DocumentType(StrEnum):
@@ -55,14 +55,7 @@ def normalize_phone(phone: str) -> str:
 def check_phone(phone: str) -> list[FieldError]:
     if _MOBILE.match(normalize_phone(phone)):
         return []
-    return [
-        FieldError(
-            "phone",
-            "phone_invalid",
-            "Số điện thoại di động không hợp lệ (10 chữ số, ví dụ 0912345678).",
-            "Not a valid Vietnamese mobile number (10 digits, e.g. 0912345678).",
-        )
-    ]
+    return [FieldError.of("phone", "phone_invalid")]
 
 
 def _century_sex_digit(birth: date, sex: Sex) -> int | None:
@@ -86,81 +79,27 @@ def check_document(
     if document_type is DocumentType.PASSPORT:
         errors = []
         if not _PASSPORT.match(n):
-            errors.append(
-                FieldError(
-                    field,
-                    "passport_format",
-                    "Số hộ chiếu gồm 6–12 chữ cái hoặc chữ số.",
-                    "A passport number has 6–12 letters or digits.",
-                )
-            )
+            errors.append(FieldError.of(field, "passport_format"))
         if not re.fullmatch(r"[A-Z]{2}", nationality.upper()):
-            errors.append(
-                FieldError(
-                    "nationality",
-                    "nationality_required",
-                    "Cần quốc tịch (mã 2 chữ cái, ví dụ VN, LA) khi khai bằng hộ chiếu.",
-                    "A passport needs the nationality (2-letter code, e.g. VN, LA).",
-                )
-            )
+            errors.append(FieldError.of("nationality", "nationality_required"))
         return errors
     if document_type is DocumentType.CMND:
         if re.fullmatch(r"\d{9}", n):
             return []
-        return [
-            FieldError(
-                field,
-                "cmnd_format",
-                "Số CMND gồm đúng 9 chữ số.",
-                "An old identity card (CMND) number has exactly 9 digits.",
-            )
-        ]
+        return [FieldError.of(field, "cmnd_format")]
     if not re.fullmatch(r"\d{12}", n):
-        return [
-            FieldError(
-                field,
-                "cccd_format",
-                "Số CCCD gồm đúng 12 chữ số.",
-                "A citizen identity card (CCCD) number has exactly 12 digits.",
-            )
-        ]
+        return [FieldError.of(field, "cccd_format")]
     if n[:3] not in CCCD_PROVINCE_CODES:
-        return [
-            FieldError(
-                field,
-                "cccd_province_unknown",
-                f"3 chữ số đầu ({n[:3]}) không phải mã tỉnh nơi đăng ký khai sinh.",
-                f"The first 3 digits ({n[:3]}) are not a place-of-birth-registration code.",
-            )
-        ]
+        return [FieldError.of(field, "cccd_province_unknown", prefix=n[:3])]
     errors = []
     expected = _century_sex_digit(birth, sex)
     digit = int(n[3])
     if expected is None or digit // 2 != expected // 2:
-        errors.append(
-            FieldError(
-                field,
-                "cccd_century_mismatch",
-                "Chữ số thứ 4 của CCCD không khớp với thế kỷ năm sinh.",
-                "The CCCD's 4th digit does not match the century of the date of birth.",
-            )
-        )
+        errors.append(FieldError.of(field, "cccd_century_mismatch"))
     elif digit != expected:
-        errors.append(
-            FieldError(
-                field,
-                "cccd_sex_mismatch",
-                "Chữ số thứ 4 của CCCD không khớp với giới tính.",
-                "The CCCD's 4th digit does not match the sex given.",
-            )
-        )
+        errors.append(FieldError.of(field, "cccd_sex_mismatch"))
     if n[4:6] != f"{birth.year % 100:02d}":
         errors.append(
-            FieldError(
-                field,
-                "cccd_birth_year_mismatch",
-                f"Chữ số thứ 5–6 của CCCD ({n[4:6]}) không khớp với năm sinh {birth.year}.",
-                f"The CCCD's 5th–6th digits ({n[4:6]}) do not match the birth year {birth.year}.",
-            )
+            FieldError.of(field, "cccd_birth_year_mismatch", digits=n[4:6], year=birth.year)
         )
     return errors

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from domain.settings import Settings
+from dichte.domain.settings import Settings
 
 
 def encode_private_key(key: Ed25519PrivateKey) -> str:

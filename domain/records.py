@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.declaration import VIETNAM_TZ, DeclarationCreate
-from domain.identity import document_hash
-from domain.tokens import QrClaims, Role, StaffClaims
+from dichte.domain.clock import VIETNAM_TZ
+from dichte.domain.declaration import DeclarationCreate
+from dichte.domain.identity import document_hash
+from dichte.domain.tokens import QrClaims, Role, StaffClaims
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class DeclarationRecord(BaseModel):
     id: str  # 32 hex characters (128 random bits: unguessable, so a QR link is a capability)
     created_at: datetime
     declaration: DeclarationCreate
+    # SHA-256 of the receipt secret handed to the submitter once (domain.tokens): what
+    # self-service biometrics ask for besides the QR, which every checkpoint sees.
+    receipt_sha256: str = ""
 
     @classmethod
     def new(cls, declaration: DeclarationCreate, now: datetime | None = None) -> DeclarationRecord:
@@ -52,20 +56,21 @@ class DeclarationRecord(BaseModel):
             declaration=declaration.normalized(),
         )
 
-    def to_write(self, idempotency_key: str | None) -> Write:
+    def idempotency_key(self, header: str | None) -> str:
         """Without an Idempotency-Key header the content itself is the key, so the same
         body resubmitted inside the window returns the first record."""
+        if header:
+            return f"h:{hashlib.sha256(header.encode()).hexdigest()}"
+        return f"c:{self.declaration.content_hash()}"
+
+    def to_write(self, idempotency_key: str) -> Write:
+        """What the store writes; `idempotency_key` as `idempotency_key()` made it."""
         content_hash = self.declaration.content_hash()
-        key = (
-            f"h:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
-            if idempotency_key
-            else f"c:{content_hash}"
-        )
         d = self.declaration
         return Write(
             declaration_id=self.id,
             record_json=self.model_dump_json(),
-            idempotency_key=key,
+            idempotency_key=idempotency_key,
             content_hash=content_hash,
             document_hash=document_hash(d.document_type, d.document_number).hex(),
             created_at=int(self.created_at.timestamp()),

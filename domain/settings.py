@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.tracing import OutbreakSettings
+from dichte.domain.tracing import OutbreakSettings
 
 
 class Mode(StrEnum):
@@ -86,7 +86,29 @@ class Settings(BaseSettings):
         description="Per-outbreak tracing parameters, e.g. DICHTE_OUTBREAK__FOLLOW_UP_DAYS=14",
     )
     checkin_retention_days: int = Field(
-        21, gt=0, description="Check-ins older than this are deleted by `dichte prune`"
+        21,
+        gt=0,
+        description="Check-ins, check-outs and checkpoint passages are deleted this long "
+        "after they happened",
+    )
+    declaration_retention_days: int = Field(
+        28,
+        gt=0,
+        description="Declarations, the person profiles and phone index they write and their "
+        "IOC outbox entries are deleted this long after the last declaration (the QR "
+        "code lives 14 days; tracing reaches 14 days back)",
+    )
+    case_retention_days: int = Field(
+        365,
+        gt=0,
+        description="Cases with their contacts and follow-ups, and quarantine orders, are "
+        "deleted this long after they were opened (orders: after they ended)",
+    )
+    retention_interval_minutes: int = Field(
+        60,
+        ge=1,
+        le=24 * 60,
+        description="How often the running system deletes what is past its retention",
     )
     venue_registrations_per_hour: int = Field(
         120,

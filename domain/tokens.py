@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import struct
 from dataclasses import dataclass, field
@@ -23,16 +25,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from domain.errors import DomainError
+from dichte.domain.clock import CLOCK_SKEW
+from dichte.domain.errors import DomainError
 
 QR_PREFIX = "DT1."
 STAFF_PREFIX = "DTS1."
 _QR_CONTEXT = b"dichte/qr/v1:"
 _STAFF_CONTEXT = b"dichte/staff/v1:"
+_RECEIPT_CONTEXT = b"dichte/receipt/v1:"
 _QR_LAYOUT = struct.Struct(">B16s16sII")  # version, declaration id, document hash, iat, exp
 _QR_VERSION = 1
 _SIGNATURE_BYTES = 64
-CLOCK_SKEW_SECONDS = 300
 
 
 def _b64e(raw: bytes) -> str:
@@ -43,19 +46,8 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _token_error(
-    code: str, vi: str, en: str, status: int = 400, field: str = "token"
-) -> DomainError:
-    return DomainError.single(field, code, vi, en, status)
-
-
 def _malformed(what: str, field: str = "token") -> DomainError:
-    return _token_error(
-        "token_malformed",
-        f"Mã không đúng định dạng ({what}).",
-        f"The token is malformed ({what}).",
-        field=field,
-    )
+    return DomainError.of(field, "token_malformed", what=what)
 
 
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
@@ -69,12 +61,7 @@ def _verify(
     try:
         public_key.verify(signature, message)
     except InvalidSignature:
-        raise _token_error(
-            "token_bad_signature",
-            "Chữ ký của mã không hợp lệ (mã giả hoặc đã bị sửa).",
-            "The token's signature is not valid (forged or altered).",
-            field=field,
-        ) from None
+        raise DomainError.of(field, "token_bad_signature") from None
 
 
 def signed_blob(key: Ed25519PrivateKey, prefix: str, context: bytes, payload: bytes) -> str:
@@ -110,20 +97,9 @@ def _check_time(
     t = int((now or datetime.now(UTC)).timestamp())
     if t >= expires_at:
         expired = datetime.fromtimestamp(expires_at, UTC).isoformat()
-        raise _token_error(
-            "token_expired",
-            f"Mã đã hết hạn lúc {expired}.",
-            f"The token expired at {expired}.",
-            status=410,
-            field=field,
-        )
-    if issued_at > t + CLOCK_SKEW_SECONDS:
-        raise _token_error(
-            "token_not_yet_valid",
-            "Mã được cấp ở tương lai.",
-            "The token is issued in the future.",
-            field=field,
-        )
+        raise DomainError.of(field, "token_expired", expired=expired)
+    if issued_at > t + CLOCK_SKEW.total_seconds():
+        raise DomainError.of(field, "token_not_yet_valid")
 
 
 @dataclass(frozen=True)
@@ -222,3 +198,25 @@ def verify_staff(
         raise _malformed("claims") from None
     _check_time(claims.issued_at, claims.expires_at, now)
     return claims
+
+
+def receipt_secret(key: Ed25519PrivateKey, declaration_id: str, idempotency_key: str) -> str:
+    """The secret handed to whoever submitted a declaration (128 bits, base64url): an
+    HMAC under a key derived from the server key, so a retry with the same
+    Idempotency-Key gets the same secret back and nothing needs storing but its hash."""
+    seed = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    mac_key = hmac.new(seed, _RECEIPT_CONTEXT, hashlib.sha256).digest()
+    message = f"{declaration_id}|{idempotency_key}".encode()
+    return _b64e(hmac.new(mac_key, message, hashlib.sha256).digest()[:16])
+
+
+def receipt_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def receipt_matches(digest: str, secret: str) -> bool:
+    return bool(digest) and hmac.compare_digest(digest, receipt_digest(secret))

@@ -7,7 +7,7 @@ when each starts before the other ends, so intervals that only touch do not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -241,21 +241,24 @@ async def _around(index: StayIndex, stays: list[Stay], s: OutbreakSettings) -> l
     return [x for batch in found for x in batch]
 
 
+QuarantineLookup = Callable[[list[str]], Awaitable[dict[str, int]]]
+
+
 async def trace(
     index: StayIndex,
     case_person: str,
     window: tuple[int, int],
     s: OutbreakSettings,
-    quarantine_starts: dict[str, int] | None = None,
+    quarantine_starts: dict[str, int] | QuarantineLookup | None = None,
     depth: int = 2,
     known: dict[str, Contact] | None = None,
     as_of: int | None = None,
 ) -> TraceResult:
     """F1 and F2 of a case, reading only the check-ins near the case's own: four batched
     look-ups for F1 (the case's stays, the venues' stays, the case's passages, the
-    checkpoints' passages) and two more for F2. `as_of` traces as it could have been
-    traced then: no F1 stay from that moment on is a source of F2."""
-    quarantine_starts = quarantine_starts or {}
+    checkpoints' passages) and two more for F2. When each F1's quarantine began is given
+    as a dict, or as a lookup called once with the F1 found. `as_of` traces as it could
+    have been traced then: no F1 stay from that moment on is a source of F2."""
     # A stay that began up to MAX_STAY_S before the window can still reach into it.
     (raw,) = await index.stays_of_persons([(case_person, window[0] - MAX_STAY_S, window[1])])
     case_stays = case_stays_in_window(raw, window, s)
@@ -276,6 +279,9 @@ async def trace(
     f2: dict[str, Contact] = {}
     if depth >= 2 and f1:
         people = sorted(f1)
+        if callable(quarantine_starts):
+            quarantine_starts = await quarantine_starts(people)
+        quarantine_starts = quarantine_starts or {}
         firsts = [f1[p].first_exposure for p in people]
         ends = [min(quarantine_starts.get(p, 2**62), as_of or 2**62) for p in people]
         own = await index.stays_of_persons(

@@ -15,10 +15,10 @@ from typing import Annotated
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain import admin_units
-from domain.errors import FieldError
-from domain.identity import check_phone, normalize_phone
-from domain.tokens import signed_blob, verified_blob
+from dichte.domain import admin_units
+from dichte.domain.errors import FieldError
+from dichte.domain.identity import check_phone, normalize_phone
+from dichte.domain.tokens import signed_blob, verified_blob
 
 VENUE_PREFIX = "DTV1."
 _VENUE_CONTEXT = b"dichte/venue/v1:"
@@ -102,19 +102,9 @@ class Venue(BaseModel):
 
 
 def check_venue(body: VenueCreate) -> list[FieldError]:
-    errors = [
-        FieldError("owner_phone", e.code, e.message_vi, e.message_en)
-        for e in check_phone(body.owner_phone)
-    ]
+    errors = [FieldError.of("owner_phone", e.code) for e in check_phone(body.owner_phone)]
     if admin_units.commune_province(body.commune_code) is None:
-        errors.append(
-            FieldError(
-                "commune_code",
-                "commune_unknown",
-                "Mã xã/phường không tồn tại.",
-                "Unknown commune code.",
-            )
-        )
+        errors.append(FieldError.of("commune_code", "commune_unknown"))
     return errors
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.errors import InputError
+from dichte.models.errors import InputError
 
 __all__ = ["ALLOWED_FORMATS", "ImageError", "decode_image"]
 

@@ -26,9 +26,6 @@ import zxingcpp
 __all__ = ["UPSCALE_MAX_SIDE", "QrCode", "decode_qr"]
 
 UPSCALE_MAX_SIDE = 640  # pass 3 only for frames this small: 4× the pixels stays cheap
-# Model 2 only: what every phone and segno write. In zxing-cpp 3 `QRCode` is the whole
-# family (Micro QR and rMQR too), which no declaration token fits in.
-_FORMATS = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCodeModel2)
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,12 @@ class QrCode:
 
 
 def _read(grey: np.ndarray, binarizer: zxingcpp.Binarizer, scale: float) -> list[QrCode]:
-    found = zxingcpp.read_barcodes(grey, formats=_FORMATS, binarizer=binarizer)
+    # Model 2 only: what every phone and segno write. In zxing-cpp 3 `QRCode` is the
+    # whole family (Micro QR and rMQR too), which no declaration token fits in. Made
+    # per call: a zxing object held by a module outlives the library at interpreter
+    # exit, and nanobind then prints "leaked" warnings.
+    formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCodeModel2)
+    found = zxingcpp.read_barcodes(grey, formats=formats, binarizer=binarizer)
     codes = []
     for r in found:
         if not (r.valid and r.text) or r.error:  # only checksum-verified, non-empty texts

@@ -44,6 +44,22 @@ def _free_port() -> int:
         return port
 
 
+def running_url(data_dir: Path) -> str | None:
+    """The URL of the embedded Redis a running `dichte run` started in `data_dir`, if it
+    answers (a tool such as `dichte prune` then shares it instead of starting another)."""
+    try:
+        url = (data_dir / "redis" / "url").read_text().strip()
+    except OSError:
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        return url if client.ping() else None
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
 class EmbeddedRedis:
     def __init__(
         self, data_dir: Path, *, strict_durability: bool = False, append_only: bool = True
@@ -109,6 +125,7 @@ class EmbeddedRedis:
                 raise RuntimeError(f"embedded Redis did not start:\n{tail}")
             time.sleep(0.02)
         client.close()
+        (self.dir / "url").write_text(self.url + "\n")  # for tools: see running_url
         return self.url
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -1,11 +1,17 @@
-"""Face inference as Ray Serve deployments: `FaceDetector` (YuNet) and `FaceEmbedder`
-(SFace), each batching concurrent callers into one ONNX Runtime call.
+"""Inference as Ray Serve deployments, each batching or serving concurrent callers:
 
-Callers send frames as ObjectRefs (`ray.put` once; the replica reads it from the
-object store without a copy through the caller) and crops as arrays; never JSON.
-Batch size and wait come from the Serve config (`user_config`), CPUs/GPUs per replica
-from `ray_actor_options`; ONNX Runtime gets as many threads as the replica has CPUs
-and the CUDA provider when the node has a GPU.
+- `FaceDetector` (YuNet): a photo (encoded upload or decoded frame) → its faces,
+  aligned and judged (`Sight`);
+- `FaceEmbedder` (SFace): aligned crops → embeddings;
+- `ThermalMeter`: a radiometric file → temperatures and, given the eyes, the decision;
+- `QrReader`: a photo → the QR codes in it.
+
+Callers send frames and uploads as ObjectRefs (`ray.put` once; the replica reads them
+from the object store) and crops as arrays; never JSON. Uploads are decoded here, with
+bounded memory, so no API replica spends its CPU on pixels. Batch size and wait come
+from the Serve config (`user_config`), CPUs/GPUs per replica from `ray_actor_options`;
+ONNX Runtime gets as many threads as the replica has CPUs and the CUDA provider when
+the node has a GPU.
 """
 
 from __future__ import annotations
@@ -19,14 +25,20 @@ import ray
 from ray import serve
 from ray.util import metrics
 
-from domain.settings import Settings
-from models.faces.pipeline import (
+from dichte.domain.settings import Settings
+from dichte.models.faces.pipeline import (
     DetectorParams,
     EmbedderParams,
     Face,
     FaceDetector,
     FaceEmbedder,
+    Sight,
+    look,
 )
+from dichte.models.images import decode_image
+from dichte.models.qr import QrCode, decode_qr
+from dichte.models.thermal.measure import measure
+from dichte.services.vision import ThermalRequest, screening_policy
 
 BATCH_BOUNDARIES = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
 
@@ -37,9 +49,14 @@ def _threads() -> int:
     return max(1, math.floor(assigned))
 
 
+async def _resolved(value: Any) -> Any:
+    # A top-level ObjectRef arrives resolved; one inside a container is fetched here.
+    return await value if isinstance(value, ray.ObjectRef) else value
+
+
 class _Batched:
-    """What both deployments share: batch settings from the config, and the batch sizes
-    they actually formed (a metric, and a counter tests and operators can read)."""
+    """What the batching deployments share: batch settings from the config, and the
+    batch sizes they actually formed (a metric, and a counter tests and operators read)."""
 
     batched: Any  # the @serve.batch method of the subclass
 
@@ -69,9 +86,9 @@ class _Batched:
 class FaceDetectorDeployment(_Batched):
     def __init__(self, settings: dict[str, Any]) -> None:
         super().__init__("FaceDetector")
-        s = Settings(**settings)
+        self._settings = Settings(**settings)
         self._model = FaceDetector(
-            DetectorParams(threads=_threads(), cache_dir=s.data_dir / "models")
+            DetectorParams(threads=_threads(), cache_dir=self._settings.data_dir / "models")
         )
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
@@ -80,10 +97,20 @@ class FaceDetectorDeployment(_Batched):
         return self._model.run_batch(frames)
 
     async def detect(self, frame: np.ndarray | ray.ObjectRef) -> list[Face]:
-        # A top-level ObjectRef arrives resolved; one inside a container is fetched here.
-        pixels: np.ndarray = await frame if isinstance(frame, ray.ObjectRef) else frame
-        result: list[Face] = await self.batched(pixels)
+        """Faces in a decoded BGR frame (a camera's)."""
+        result: list[Face] = await self.batched(await _resolved(frame))
         return result
+
+    async def see(self, photo: bytes | np.ndarray | ray.ObjectRef) -> Sight:
+        """A photo (encoded bytes are decoded here, refused with an ImageError when
+        unreadable) → every face, aligned and judged, largest first."""
+        value = await _resolved(photo)
+        image = (
+            decode_image(value, max_pixels=self._settings.max_image_pixels)
+            if isinstance(value, bytes)
+            else value
+        )
+        return look(image, await self.batched(image))
 
 
 @serve.deployment(name="FaceEmbedder")
@@ -105,3 +132,39 @@ class FaceEmbedderDeployment(_Batched):
         """One aligned 112×112 BGR crop → its L2-normalised 128-d embedding."""
         result: np.ndarray = await self.batched(crop)
         return result
+
+
+@serve.deployment(name="ThermalMeter")
+class ThermalMeterDeployment:
+    """Radiometric decoding and canthus screening (numpy; one frame a call). The fever
+    threshold and margin come from the settings, as everywhere."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._policy = screening_policy(Settings(**settings))
+
+    async def measure(self, data: bytes | ray.ObjectRef, request: ThermalRequest) -> dict[str, Any]:
+        return measure(
+            await _resolved(data),
+            name=request.name,
+            eyes=request.eyes,
+            face_box=request.face_box,
+            nose=request.nose,
+            ambient_c=request.ambient_c,
+            frame=request.frame,
+            policy=self._policy,
+        )
+
+
+@serve.deployment(name="QrReader")
+class QrReaderDeployment:
+    """QR codes in a photo: decoded with bounded memory, then zxing-cpp's cascade."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._max_pixels = Settings(**settings).max_image_pixels
+
+    async def read(self, photo: bytes | np.ndarray | ray.ObjectRef) -> list[QrCode]:
+        value = await _resolved(photo)
+        image = (
+            decode_image(value, max_pixels=self._max_pixels) if isinstance(value, bytes) else value
+        )
+        return decode_qr(image)

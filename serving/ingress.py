@@ -1,7 +1,7 @@
 """The declaration API as a Ray Serve application.
 
 `build_app` is the import path named in cluster/serve_config.yaml
-(`serving.ingress:build_app`); replicas, CPUs and request limits are set there.
+(`dichte.serving.ingress:build_app`); replicas, CPUs and request limits are set there.
 """
 
 from __future__ import annotations
@@ -13,16 +13,20 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
-from actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
-from actors.epi_service import EpiService
-from actors.epi_store import EpiStore
-from actors.face_service import FaceService
-from actors.gallery import ShardedGallery
-from actors.inference_pool import InferencePool
-from api.app import create_app
-from domain.keys import load_signing_key
-from domain.settings import Settings
-from serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
+from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
+from dichte.actors.gallery import ShardedGallery
+from dichte.actors.retention import get_or_create_retention_keeper
+from dichte.api.app import build_services, create_app
+from dichte.domain.keys import load_signing_key
+from dichte.domain.settings import Settings
+from dichte.serving.inference import (
+    FaceDetectorDeployment,
+    FaceEmbedderDeployment,
+    QrReaderDeployment,
+    ThermalMeterDeployment,
+)
+from dichte.serving.inference_pool import InferencePool, VisionPool
+from dichte.store.epi import EpiStore
 
 
 @serve.deployment(name="DeclarationIngress")
@@ -33,34 +37,47 @@ class DeclarationIngress:
         settings: dict[str, Any],
         detector: DeploymentHandle | None = None,
         embedder: DeploymentHandle | None = None,
+        thermal: DeploymentHandle | None = None,
+        qr: DeploymentHandle | None = None,
     ) -> None:
         self._settings = Settings(**settings)
+        self._workers = settings
         self._store = get_or_create_store_actor(settings)
-        self._faces: FaceService | None = None
-        if detector is not None and embedder is not None:
-            s = self._settings
-            self._faces = FaceService(
-                InferencePool(detector, embedder, max_in_flight=s.face_requests_in_flight),
-                ShardedGallery(settings, shards=s.face_gallery_shards),
-                threshold=s.face_match_threshold,
-            )
+        # Retention runs inside the system, whatever starts it (dichte run, serve deploy).
+        self._retention = get_or_create_retention_keeper(settings)
+        s = self._settings
+        self._inference = (
+            InferencePool(detector, embedder, max_in_flight=s.face_requests_in_flight)
+            if detector is not None and embedder is not None
+            else None
+        )
+        self._vision = (
+            VisionPool(thermal, qr, max_in_flight=s.face_requests_in_flight)
+            if thermal is not None and qr is not None
+            else None
+        )
 
     def __serve_build_asgi_app__(self) -> Any:
-        from serving.metrics import RayApiMetrics
+        from dichte.serving.metrics import RayApiMetrics
 
         s = self._settings
-        assert s.redis_url is not None
         # Check-ins and tracing go to Redis straight from the replica: its scripts keep
         # concurrent replicas consistent, and a hop through an actor would only add latency.
-        epi = EpiService(EpiStore(s.redis_url, key_prefix=s.redis_key_prefix), s.outbreak)
-        return create_app(
+        services = build_services(
             s,
-            ActorDeclarationGateway(self._store),
-            epi,
-            load_signing_key(s),
-            RayApiMetrics(),
-            faces=self._faces,
+            declarations_gateway=ActorDeclarationGateway(self._store),
+            epi_store=EpiStore.of(s),
+            signing_key=load_signing_key(s),
+            metrics=RayApiMetrics(),
+            inference=self._inference,
+            gallery=(
+                ShardedGallery(self._workers, shards=s.face_gallery_shards)
+                if self._inference
+                else None
+            ),
+            vision=self._vision,
         )
+        return create_app(s, services)
 
 
 class IngressArgs(BaseModel):
@@ -87,12 +104,18 @@ def build_app(args: dict[str, Any]) -> Application:
 def bind_ingress(
     settings: Settings, deployment_options: dict[str, dict[str, Any]] | None = None
 ) -> Application:
-    """The application: the API ingress bound to the face inference deployments.
+    """The application: the API ingress bound to the inference deployments.
     `deployment_options` maps deployment names to their Serve options."""
     options = deployment_options or {}
     workers = settings.for_workers()
-    detector = FaceDetectorDeployment.options(**options.get("FaceDetector", {})).bind(workers)  # type: ignore[attr-defined]
-    embedder = FaceEmbedderDeployment.options(**options.get("FaceEmbedder", {})).bind(workers)  # type: ignore[attr-defined]
+
+    def bound(deployment: Any, name: str) -> Any:
+        return deployment.options(**options.get(name, {})).bind(workers)
+
     return DeclarationIngress.options(**options.get("DeclarationIngress", {})).bind(  # type: ignore[attr-defined]
-        workers, detector, embedder
+        workers,
+        bound(FaceDetectorDeployment, "FaceDetector"),
+        bound(FaceEmbedderDeployment, "FaceEmbedder"),
+        bound(ThermalMeterDeployment, "ThermalMeter"),
+        bound(QrReaderDeployment, "QrReader"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ray.util import metrics
 
-from actors.declaration_store import LATENCY_BOUNDARIES_S
+from dichte.actors.declaration_store import LATENCY_BOUNDARIES_S
 
 
 class RayApiMetrics:

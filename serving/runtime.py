@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from domain.keys import load_signing_key
-from domain.settings import Settings
-from serving.embedded_redis import EmbeddedRedis
+from dichte.domain.keys import load_signing_key
+from dichte.domain.settings import Settings
+from dichte.serving.embedded_redis import EmbeddedRedis
 
 APP_NAME = "dichte"
 
@@ -55,7 +55,7 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
         import ray
         from ray import serve
 
-        from serving.ingress import bind_ingress
+        from dichte.serving.ingress import bind_ingress
 
         ray.init(
             address=settings.ray_address,

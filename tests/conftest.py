@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from serving.embedded_redis import EmbeddedRedis
+from dichte.serving.embedded_redis import EmbeddedRedis
 from tests.live import LiveServer, chromium, live_server
 
 # Taken out of the environment so that no Settings() built by a test picks it up by

@@ -7,7 +7,7 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
-from domain.declaration import today_in_vietnam
+from dichte.domain.clock import today_in_vietnam
 
 # Quảng Trị is province 44 since July 2025; Phường Đồng Hới is one of its communes.
 QUANG_TRI = 44

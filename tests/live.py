@@ -39,7 +39,7 @@ class LiveServer:
             [
                 sys.executable,
                 "-m",
-                "serving.cli",
+                "dichte.cli.main",
                 "token",
                 "--role",
                 role,
@@ -73,7 +73,7 @@ def live_server(data_dir: Path) -> Iterator[LiveServer]:
     log = data_dir.parent / f"run-{port}.log"
     # What `make run` runs, in the same way: the supervisor that forwards signals.
     process = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "run"],
+        [sys.executable, "-m", "dichte.cli.main", "run"],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
@@ -174,7 +174,7 @@ def dichte(
 ) -> subprocess.CompletedProcess[str]:
     """The `dichte` command line as an operator runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "serving.cli", *args],
+        [sys.executable, "-m", "dichte.cli.main", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from domain.cases import (
+from dichte.domain.cases import (
     Case,
     Classification,
     ContactRecord,
@@ -17,8 +17,8 @@ from domain.cases import (
     check_confirmable,
     follow_up_days,
 )
-from domain.declaration import DiagnosticResult, DiagnosticTest
-from domain.tracing import DAY, OutbreakSettings
+from dichte.domain.declaration import DiagnosticResult, DiagnosticTest
+from dichte.domain.tracing import DAY, OutbreakSettings
 
 S = OutbreakSettings()
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
-from serving.runtime import deployment_options
+from dichte.serving.runtime import deployment_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def test_serve_config_is_a_valid_serve_deploy_config(name: str) -> None:
     path = ROOT / "cluster" / name
     config = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
     (app,) = config.applications
-    assert app.import_path == "serving.ingress:build_app"
+    assert app.import_path == "dichte.serving.ingress:build_app"
     options = deployment_options(path)
     # The default (5) collapses throughput under load: the config must raise it.
     assert options["DeclarationIngress"]["max_ongoing_requests"] > 5

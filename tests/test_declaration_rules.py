@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain import admin_units
-from domain.declaration import DeclarationCreate, check_declaration, today_in_vietnam
+from dichte.domain import admin_units
+from dichte.domain.clock import today_in_vietnam
+from dichte.domain.declaration import DeclarationCreate, check_declaration
 from tests.factories import DONG_HOI_WARD, HUE, QUANG_TRI, declaration
 
 TODAY = today_in_vietnam()

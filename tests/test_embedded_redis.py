@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from serving.embedded_redis import EmbeddedRedis
+from dichte.serving.embedded_redis import EmbeddedRedis
 
 
 def test_data_written_a_second_before_a_crash_survives(tmp_path: Path) -> None:

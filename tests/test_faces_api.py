@@ -15,7 +15,7 @@ import pytest
 import redis
 import segno
 
-from actors.keys import Keys
+from dichte.store.keys import Keys
 from tests.factories import distinct_declaration
 from tests.live import LiveServer
 
@@ -89,7 +89,7 @@ def test_enrol_with_consent_then_identify_at_a_checkpoint(
     r = http.post(
         "/api/v1/faces/enroll",
         files={"image": ("selfie.jpg", obama())},
-        data={"person_token": person["qr_token"]},
+        data={"person_token": person["qr_token"], "receipt_secret": person["receipt_secret"]},
     )
     assert r.status_code == 201, r.text
     person_id = r.json()["person_id"]
@@ -112,13 +112,25 @@ def test_enrol_with_consent_then_identify_at_a_checkpoint(
     )
     (face,) = stranger.json()["faces"]
     assert not face["identified"] and face["person_id"] is None
-    # Sealed at rest: the stored template is not the embedding in clear.
+    # Sealed at rest: no 512-byte window of what Redis holds reads as a unit-length
+    # float32 vector (what an embedding in clear would be).
     client = redis.Redis.from_url(redis_url_of(server))
     blob = client.get(Keys("dichte").face_template(person_id))
-    assert blob is not None and len(blob) > 128 * 4
+    assert blob is not None
+    with np.errstate(all="ignore"):
+        for offset in range(len(blob) - 511):
+            v = np.frombuffer(blob[offset : offset + 512], "<f4").astype(np.float64)
+            assert not (np.isfinite(v).all() and abs(np.linalg.norm(v) - 1) < 1e-3), offset
     assert 0 < client.ttl(Keys("dichte").face_template(person_id)) <= 21 * 86400
-    # Withdrawn: forgotten at once.
-    gone = http.post("/api/v1/faces/forget", data={"person_token": person["qr_token"]})
+    # The QR alone (shown at every checkpoint) cannot withdraw someone else's template.
+    alone = http.post("/api/v1/faces/forget", data={"person_token": person["qr_token"]})
+    assert alone.status_code == 403, alone.text
+    assert alone.json()["errors"][0]["code"] == "receipt_secret_invalid"
+    # Withdrawn by the person (their receipt secret): forgotten at once.
+    gone = http.post(
+        "/api/v1/faces/forget",
+        data={"person_token": person["qr_token"], "receipt_secret": person["receipt_secret"]},
+    )
     assert gone.status_code == 200 and gone.json()["forgotten"] is True
     again = http.post(
         "/api/v1/faces/identify", files={"image": ("cam.jpg", obama("3"))}, headers=staff(server)
@@ -130,12 +142,36 @@ def redis_url_of(server: LiveServer) -> str:
     return f"unix://{server.data_dir / 'redis' / 'redis.sock'}"
 
 
+def test_a_qr_token_alone_cannot_enrol_a_face_for_its_person(
+    http: httpx.Client, server: LiveServer
+) -> None:
+    """Anyone who saw a person's QR at a checkpoint knows the token; only the phone that
+    declared (the receipt secret) or staff present may enrol a face for them."""
+    victim = declare(http, consent=True)
+    for data in (
+        {"person_token": victim["qr_token"]},
+        {"person_token": victim["qr_token"], "receipt_secret": "guessed-secret"},
+    ):
+        r = http.post("/api/v1/faces/enroll", files={"image": ("me.jpg", obama())}, data=data)
+        assert r.status_code == 403, r.text
+        assert r.json()["errors"][0]["code"] == "receipt_secret_invalid"
+    # Staff at a checkpoint capture the face of the person before them.
+    r = http.post(
+        "/api/v1/faces/enroll",
+        files={"image": ("cam.jpg", obama())},
+        data={"person_token": victim["qr_token"]},
+        headers=staff(server),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "checkpoint"
+
+
 def test_enrol_refuses_without_consent_or_face(http: httpx.Client, server: LiveServer) -> None:
     refused = declare(http, consent=False)
     r = http.post(
         "/api/v1/faces/enroll",
         files={"image": ("selfie.jpg", obama())},
-        data={"person_token": refused["qr_token"]},
+        data={"person_token": refused["qr_token"], "receipt_secret": refused["receipt_secret"]},
     )
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "no_consent"
     ok = declare(http, consent=True)
@@ -143,7 +179,7 @@ def test_enrol_refuses_without_consent_or_face(http: httpx.Client, server: LiveS
     r = http.post(
         "/api/v1/faces/enroll",
         files={"image": ("wall.jpg", blank)},
-        data={"person_token": ok["qr_token"]},
+        data={"person_token": ok["qr_token"], "receipt_secret": ok["receipt_secret"]},
     )
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "no_face"
     r = http.post("/api/v1/faces/identify", files={"image": ("cam.jpg", obama())})

@@ -19,14 +19,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from models.faces.onnx_prep import (
+from dichte.models.faces.onnx_prep import (
     PREP_VERSION,
     ModelChecksumError,
     bundled_path,
     load_manifest,
     prepare_model,
 )
-from models.faces.pipeline import (
+from dichte.models.faces.pipeline import (
     SFACE_THRESHOLD,
     DetectorParams,
     EmbedderParams,
@@ -37,7 +37,7 @@ from models.faces.pipeline import (
     cosine,
     quality,
 )
-from models.faces.search import EmbeddingMatrix
+from dichte.models.faces.search import EmbeddingMatrix
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FACES = DATA / "faces"
@@ -133,7 +133,7 @@ def test_a_file_that_is_not_the_manifests_is_refused(tmp_path: Path) -> None:
 
 
 def _manifest_json(family: str) -> str:
-    from models.faces.onnx_prep import MANIFESTS
+    from dichte.models.faces.onnx_prep import MANIFESTS
 
     return (MANIFESTS / f"{family}.json").read_text()
 
@@ -329,7 +329,7 @@ def _crops(detector: FaceDetector, n: int) -> np.ndarray:
 
 
 def test_align_puts_landmarks_on_the_template(detector: FaceDetector) -> None:
-    from models.faces.pipeline import ARCFACE_TEMPLATE, similarity_transform
+    from dichte.models.faces.pipeline import ARCFACE_TEMPLATE, similarity_transform
 
     image = _read("face_recognition/tests/test_images/obama.jpg")
     (face,) = detector.run(image)

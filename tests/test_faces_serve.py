@@ -16,15 +16,16 @@ import pytest
 import ray
 from ray import serve
 
-from actors.inference_pool import InferencePool, PoolBusy
-from models.faces.pipeline import (
+from dichte.models.faces.pipeline import (
     DetectorParams,
     EmbedderParams,
     FaceDetector,
     FaceEmbedder,
     align,
 )
-from serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
+from dichte.serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
+from dichte.serving.inference_pool import InferencePool
+from dichte.services.faces import InferenceBusy
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 OBAMA = FACES / "face_recognition" / "tests" / "test_images" / "obama.jpg"
@@ -74,12 +75,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 def test_frames_go_by_reference_and_detections_match_local(served: dict[str, Any]) -> None:
     pool = InferencePool(served["detector"], served["embedder"])
-    faces = asyncio.run(pool.detect(served["image"]))  # ray.put inside: an ObjectRef travels
-    assert len(faces) == 1
-    assert np.allclose(faces[0].box, served["face"].box, atol=0.5)
+    sight = asyncio.run(pool.see(served["image"]))  # ray.put inside: an ObjectRef travels
+    assert len(sight.faces) == 1
+    assert np.allclose(sight.faces[0].face.box, served["face"].box, atol=0.5)
+    # The crop the deployment aligned is the one aligned here, to the pixel.
+    assert np.abs(sight.faces[0].crop.astype(int) - served["crop"].astype(int)).max() <= 1
     # Also an ObjectRef the caller put itself, e.g. one frame for several deployments.
     ref = ray.put(served["image"])
-    assert len(asyncio.run(pool.detect(ref))) == 1
+    assert len(asyncio.run(pool.see(ref)).faces) == 1
+    # And an upload as it came: encoded bytes, decoded in the replica.
+    assert len(asyncio.run(pool.see(OBAMA.read_bytes())).faces) == 1
 
 
 def test_concurrent_callers_are_batched(served: dict[str, Any]) -> None:
@@ -106,7 +111,7 @@ def test_a_full_pool_says_busy_at_once_instead_of_queueing(served: dict[str, Any
 
     started = time.perf_counter()
     results = asyncio.run(burst())
-    busy = [r for r in results if isinstance(r, PoolBusy)]
+    busy = [r for r in results if isinstance(r, InferenceBusy)]
     done = [r for r in results if isinstance(r, np.ndarray)]
     assert len(done) == 4 and len(busy) == 16
     assert pool.stats.busy == 16 and pool.stats.in_flight == 0
@@ -126,10 +131,17 @@ def test_a_replica_killed_under_load_loses_no_request(served: dict[str, Any]) ->
     victim = ray.get_actor(replicas[0]["name"], namespace="serve")
 
     async def load_and_kill() -> np.ndarray:
-        work = asyncio.ensure_future(pool.embed([served["crop"]] * 300))
-        await asyncio.sleep(0.3)
-        ray.kill(victim, no_restart=True)
-        return await work
+        # 300 single-crop requests; the kill lands once the first 20 answered, while the
+        # rest are still queued or running (whatever the machine's speed).
+        calls = [asyncio.ensure_future(pool.embed([served["crop"]])) for _ in range(300)]
+        done = 0
+        for finished in asyncio.as_completed(calls):
+            await finished
+            done += 1
+            if done == 20:
+                ray.kill(victim, no_restart=True)
+                break
+        return np.concatenate(await asyncio.gather(*calls))
 
     vectors = asyncio.run(load_and_kill())
     assert vectors.shape == (300, 128)

@@ -20,8 +20,8 @@ import segno
 import zxingcpp
 from PIL import Image, ImageFile
 
-from models.images import ImageError, decode_image
-from models.qr import decode_qr
+from dichte.models.images import ImageError, decode_image
+from dichte.models.qr import decode_qr
 from tests.conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_error_pickles_with_both_languages() -> None:
 _BOMB_PROBE = """
 import io, json, sys, tracemalloc
 from PIL import Image
-from models.images import ImageError, decode_image
+from dichte.models.images import ImageError, decode_image
 
 def status_kb(key):
     line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))

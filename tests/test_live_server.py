@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from prometheus_client.parser import text_string_to_metric_families
 
-from domain.tokens import sign_qr, verify_qr
+from dichte.domain.tokens import sign_qr, verify_qr
 from tests.factories import declaration, distinct_declaration
 from tests.live import ROOT, LiveServer, fill_declaration_form, only_error
 

@@ -8,17 +8,16 @@ import json
 import pytest
 import redis
 
-from actors.store import DeclarationStore
-from domain.declaration import DeclarationCreate
-from domain.errors import DomainError
-from domain.records import DeclarationRecord, Write
+from dichte.domain.declaration import DeclarationCreate
+from dichte.domain.errors import DomainError
+from dichte.domain.records import DeclarationRecord, Write
+from dichte.store.declarations import DeclarationStore
 from tests.factories import declaration, distinct_declaration
 
 
 def new_write(body: dict | None = None, key: str | None = None) -> Write:  # type: ignore[type-arg]
-    return DeclarationRecord.new(DeclarationCreate(**(body or distinct_declaration()))).to_write(
-        key
-    )
+    record = DeclarationRecord.new(DeclarationCreate(**(body or distinct_declaration())))
+    return record.to_write(record.idempotency_key(key))
 
 
 def run(coro):  # type: ignore[no-untyped-def]

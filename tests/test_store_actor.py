@@ -3,7 +3,9 @@ acknowledged declaration and doubles none."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,12 @@ import pytest
 import ray
 import redis
 
-from actors.declaration_store import get_or_create_store_actor
-from domain.declaration import DeclarationCreate
-from domain.records import DeclarationRecord, Write
-from domain.settings import Settings
+from dichte.actors.declaration_store import get_or_create_store_actor
+from dichte.actors.retention import get_or_create_retention_keeper
+from dichte.domain.declaration import DeclarationCreate
+from dichte.domain.records import DeclarationRecord, Write
+from dichte.domain.settings import Settings
+from dichte.store.epi import EpiStore
 from tests.factories import distinct_declaration
 
 
@@ -27,10 +31,8 @@ def ray_started() -> Iterator[None]:
 
 
 def writes(n: int) -> list[Write]:
-    return [
-        DeclarationRecord.new(DeclarationCreate(**distinct_declaration())).to_write(None)
-        for _ in range(n)
-    ]
+    records = [DeclarationRecord.new(DeclarationCreate(**distinct_declaration())) for _ in range(n)]
+    return [r.to_write(r.idempotency_key(None)) for r in records]
 
 
 @pytest.fixture
@@ -77,3 +79,44 @@ def test_the_actor_answers_reads_after_a_restart(store_actor: Any) -> None:
         json.loads(ray.get(actor.get.remote(w.declaration_id), timeout=60))["id"]
         == w.declaration_id
     )
+
+
+def test_retention_runs_inside_the_system_and_survives_a_crash(
+    ray_started: None, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    """The keeper every API replica starts deletes what is past its period at once and
+    then on its schedule; killed, it is restarted and goes on."""
+    now = int(time.time())
+
+    async def check_in(person: str, at: int) -> None:
+        store = EpiStore(redis_url, key_prefix=key_prefix)
+        await store.check_in("cafe", person, at, "d")
+        await store.close()
+
+    asyncio.run(check_in("old", now - 30 * 86_400))
+    asyncio.run(check_in("new", now - 86_400))
+    settings = Settings(redis_url=redis_url, redis_key_prefix=key_prefix, data_dir=tmp_path)
+    keeper = get_or_create_retention_keeper(settings.for_workers())
+    try:
+        first = wait_for_round(keeper)
+        assert first["removed"]["checkins"] == 1
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        members = client.zrange(f"{key_prefix}:ci:venue:cafe", 0, -1)
+        assert [m.split("|")[0] for m in members] == ["new"]
+        # A crash: restarted by Ray, it runs a round again on its own.
+        asyncio.run(check_in("older", now - 40 * 86_400))
+        ray.kill(keeper, no_restart=False)
+        again = wait_for_round(keeper)
+        assert again["removed"]["checkins"] == 1
+    finally:
+        ray.kill(keeper, no_restart=True)
+
+
+def wait_for_round(keeper: Any, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last: dict[str, Any] = ray.get(keeper.last_round.remote(), timeout=60)
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError("no retention round ran")

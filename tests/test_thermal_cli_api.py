@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from models.thermal.formats import read_thermal
-from models.thermal.simulator import CheckpointSimulator, SimConfig
+from dichte.models.thermal.formats import read_thermal
+from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig
 from tests.live import SHARED_DATA, dichte, shared
 from tests.test_thermal_screening import face_frame
 
@@ -104,7 +104,7 @@ def test_measure_endpoint_reads_a_flir_file(http: httpx.Client) -> None:
     got = r.json()
     assert (got["width"], got["height"]) == (640, 480)
     assert got["max_c"] == pytest.approx(35.250, abs=0.01)
-    assert "decision" not in got  # no face given, no decision invented
+    assert got["decision"] is None and got["core_c"] is None  # no face given: none invented
 
 
 def test_measure_endpoint_screens_a_face(http: httpx.Client) -> None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.thermal.formats import (
+from dichte.models.thermal.formats import (
     Calibration,
     ThermalFormatError,
     ThermalImage,
@@ -24,7 +24,7 @@ from models.thermal.formats import (
     read_frames,
     read_thermal,
 )
-from models.thermal.radiometry import ObjectParams, Planck, celsius_to_raw, raw_to_celsius
+from dichte.models.thermal.radiometry import ObjectParams, Planck, celsius_to_raw, raw_to_celsius
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THERMAL = SHARED_DATA / "thermal"

@@ -11,18 +11,18 @@ import cv2
 import numpy as np
 import pytest
 
-from models.thermal.blackbody import BlackbodyConfig, BlackbodyReference, ReferenceState
-from models.thermal.canthus import read_canthus, to_thermal
-from models.thermal.core_model import (
+from dichte.models.thermal.blackbody import BlackbodyConfig, BlackbodyReference, ReferenceState
+from dichte.models.thermal.canthus import read_canthus, to_thermal
+from dichte.models.thermal.core_model import (
     default_core_model,
     evaluate,
     fit_core_model,
     read_fda_table,
     split_volunteers,
 )
-from models.thermal.screening import Decision, screen_face
-from models.thermal.sim_accuracy import simulate_and_screen
-from models.thermal.simulator import CheckpointSimulator, SimConfig
+from dichte.models.thermal.screening import Decision, ScreeningPolicy, screen_face
+from dichte.models.thermal.sim_accuracy import simulate_and_screen
+from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FDA = SHARED / "thermal" / "fda_facial_oral_temperature" / "FLIR_groups1and2.csv"
@@ -41,14 +41,14 @@ def test_core_model_error_on_held_out_volunteers() -> None:
     train, test = split_volunteers(fda_volunteers())
     assert len(train) > 700 and len(test) > 150
     model = fit_core_model(train)
-    result = evaluate(model, test, threshold_c=37.5, margin_c=0.3)
+    result = evaluate(model, test, ScreeningPolicy(37.5, 0.3))
     print(f"\nheld-out: {result}")
     assert result.mae_c <= 0.3
     # Against the oral reference, better than guessing everyone's mean temperature.
     oral = np.array([v.oral_c for v in test])
     assert result.mae_c < np.abs(oral - np.mean([v.oral_c for v in train])).mean()
     # The screening margin exists to catch fevers: it must catch more than the bare line.
-    bare = evaluate(model, test, threshold_c=37.5, margin_c=0.0)
+    bare = evaluate(model, test, ScreeningPolicy(37.5, 0.0))
     assert result.sensitivity > bare.sensitivity
     assert result.febrile > 20
 

@@ -9,16 +9,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
-from domain.errors import DomainError
-from domain.identity import DocumentType, document_hash
-from domain.keys import (
+from dichte.domain.errors import DomainError
+from dichte.domain.identity import DocumentType, document_hash
+from dichte.domain.keys import (
     encode_private_key,
     load_signing_key,
     load_template_key,
     new_template_key,
 )
-from domain.settings import Settings
-from domain.tokens import (
+from dichte.domain.settings import Settings
+from dichte.domain.tokens import (
     QrClaims,
     Role,
     StaffClaims,

@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
-from domain.declaration import VIETNAM_TZ, today_in_vietnam
-from domain.keys import load_signing_key
-from domain.settings import Settings
-from domain.tokens import QrClaims, sign_qr
+from dichte.domain.clock import VIETNAM_TZ, today_in_vietnam
+from dichte.domain.keys import load_signing_key
+from dichte.domain.settings import Settings
+from dichte.domain.tokens import QrClaims, sign_qr
 from tests.factories import DONG_HOI_WARD, QUANG_TRI, distinct_declaration
 from tests.live import LiveServer, fill_declaration_form, only_error
 

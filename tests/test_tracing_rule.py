@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.tracing import (
+from dichte.domain.tracing import (
     DAY,
     HOUR,
     MAX_STAY_S,

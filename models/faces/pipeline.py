@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.faces.onnx_prep import Manifest, load_manifest, prepare_model
-from models.faces.runtime import CUDA, default_providers, make_session
+from dichte.models.faces.onnx_prep import Manifest, load_manifest, prepare_model
+from dichte.models.faces.runtime import CUDA, default_providers, make_session
 
 SFACE_THRESHOLD = 0.363  # OpenCV Zoo's published cosine threshold for SFace
 EMBEDDING_DIM = 128
@@ -297,6 +297,35 @@ def quality(
     if abs(yaw) > params.max_abs_yaw:
         reasons.append(f"head turned (yaw {yaw:+.2f})")
     return Quality(dist, sharp, roll, yaw, not reasons, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class SeenFace:
+    face: Face
+    quality: Quality
+    crop: np.ndarray  # aligned 112×112: what the quality was judged on and what is embedded
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What the detector saw in one photo: its size and every face, largest first."""
+
+    width: int
+    height: int
+    faces: list[SeenFace]
+
+
+def look(
+    image_bgr: np.ndarray, faces: list[Face], params: QualityParams = DEFAULT_QUALITY
+) -> Sight:
+    """Align each detected face once (the crop serves the quality check and the
+    embedding), judge it, and order the faces largest first (a selfie, a driver at
+    the window: the person meant is the largest face)."""
+    seen = []
+    for f in sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True):
+        crop = align(image_bgr, f)
+        seen.append(SeenFace(f, quality(image_bgr, f, params, crop=crop), crop))
+    return Sight(int(image_bgr.shape[1]), int(image_bgr.shape[0]), seen)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -30,7 +30,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 from onnx import numpy_helper as nh
 
-from models.faces.runtime import CPU, make_session
+from dichte.models.faces.runtime import CPU, make_session
 
 Match = tuple[Hashable, float]
 _CHUNK = 8192  # float16 rows per ORT call: 2 MB in, 4 MB fp32 out of Cast, L2/L3 sized

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dichte.models.thermal.policy import ScreeningPolicy
+
 FEATURES = ("1", "canthus", "ambient", "max(0, canthus - knot)")
 KNOTS = np.round(np.arange(34.8, 37.01, 0.1), 1)
 SOURCE = (
@@ -88,7 +90,7 @@ class CoreModel:
 @lru_cache(maxsize=1)
 def default_core_model() -> CoreModel:
     """The model shipped in the package (refit with `dichte thermal fit-core`)."""
-    text = resources.files("models.thermal").joinpath("core_model.json").read_text()
+    text = resources.files("dichte.models.thermal").joinpath("core_model.json").read_text()
     return CoreModel.from_json(text)
 
 
@@ -166,15 +168,14 @@ class Evaluation:
     specificity: float
 
 
-def evaluate(
-    model: CoreModel, test: list[Volunteer], threshold_c: float, margin_c: float
-) -> Evaluation:
-    """Single-reading errors against the oral reference, and the screen's hit rates."""
+def evaluate(model: CoreModel, test: list[Volunteer], policy: ScreeningPolicy) -> Evaluation:
+    """Single-reading errors against the oral reference, and the screen's hit rates
+    (febrile: oral at or over the policy's fever threshold)."""
     x, y = _samples(test)
     est = np.array([model.estimate(c, a).core_c for c, a in x])
     err = est - y
-    febrile = y >= threshold_c
-    flagged = est >= threshold_c - margin_c
+    febrile = y >= policy.fever_threshold_c
+    flagged = policy.elevated(est)
     return Evaluation(
         readings=len(y),
         volunteers=len(test),

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from models.errors import InputError
-from models.thermal.radiometry import KELVIN, ObjectParams, Planck
+from dichte.models.errors import InputError
+from dichte.models.thermal.radiometry import KELVIN, ObjectParams, Planck
 
 MAX_DIM = 8192  # widest thermal sensors are ~1280 px; anything bigger is an attack or junk
 

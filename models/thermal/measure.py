@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from models.thermal.canthus import Point
-from models.thermal.formats import Calibration, ThermalImage, read_thermal
-from models.thermal.screening import DEFAULT_POLICY, ScreeningPolicy, screen_face
+from dichte.models.thermal.canthus import Point
+from dichte.models.thermal.formats import Calibration, ThermalImage, read_thermal
+from dichte.models.thermal.screening import DEFAULT_POLICY, ScreeningPolicy, screen_face
 
 
 def frame_summary(img: ThermalImage) -> dict[str, Any]:

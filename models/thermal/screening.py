@@ -9,32 +9,15 @@ threshold catches ~68 % (see README). Both numbers are settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
-from models.thermal.blackbody import Correction
-from models.thermal.canthus import DEFAULT_LIMITS, CanthusLimits, Point, read_canthus
-from models.thermal.core_model import CoreModel, default_core_model
+from dichte.models.thermal.blackbody import Correction
+from dichte.models.thermal.canthus import DEFAULT_LIMITS, CanthusLimits, Point, read_canthus
+from dichte.models.thermal.core_model import CoreModel, default_core_model
+from dichte.models.thermal.policy import DEFAULT_POLICY, Decision, ScreeningPolicy
 
-
-class Decision(StrEnum):
-    NORMAL = "normal"
-    ELEVATED = "elevated"
-    INVALID = "invalid"
-
-
-@dataclass(frozen=True)
-class ScreeningPolicy:
-    fever_threshold_c: float = 37.5  # Vietnamese Ministry of Health practice
-    margin_c: float = 0.3
-    # One standard deviation of the camera's absolute error: ~0.25 °C for a camera
-    # alone (vendors claim ±0.5 °C), ~0.1 °C when a blackbody corrects each frame.
-    camera_sd_c: float = 0.25
-    referenced_camera_sd_c: float = 0.1
-
-
-DEFAULT_POLICY = ScreeningPolicy()
+__all__ = ["DEFAULT_POLICY", "Decision", "Screening", "ScreeningPolicy", "screen_face"]
 
 
 @dataclass(frozen=True)
@@ -91,9 +74,8 @@ def screen_face(
     canthus = reading.canthus_c + (reference.offset_c if reference else 0.0)
     camera_sd = policy.referenced_camera_sd_c if reference else policy.camera_sd_c
     est = model.estimate(canthus, ambient_c, camera_sd)
-    elevated = est.core_c >= policy.fever_threshold_c - policy.margin_c
     return Screening(
-        Decision.ELEVATED if elevated else Decision.NORMAL,
+        policy.decide(est.core_c),
         canthus,
         est.core_c,
         est.uncertainty_c,
@@ -120,9 +102,8 @@ def screen_person(frames: list[Screening], policy: ScreeningPolicy = DEFAULT_POL
     core = float(np.median([s.core_c for s in valid]))
     canthus = float(np.median([s.canthus_c for s in valid]))
     sd = float(np.median([s.uncertainty_c for s in valid]))
-    elevated = core >= policy.fever_threshold_c - policy.margin_c
     return Screening(
-        Decision.ELEVATED if elevated else Decision.NORMAL,
+        policy.decide(core),
         canthus,
         core,
         sd,

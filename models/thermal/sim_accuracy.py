@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.thermal.blackbody import BlackbodyConfig, BlackbodyReference
-from models.thermal.canthus import to_thermal
-from models.thermal.core_model import default_core_model
-from models.thermal.screening import (
+from dichte.models.thermal.blackbody import BlackbodyConfig, BlackbodyReference
+from dichte.models.thermal.canthus import to_thermal
+from dichte.models.thermal.core_model import default_core_model
+from dichte.models.thermal.screening import (
     Decision,
     Screening,
     ScreeningPolicy,
     screen_face,
     screen_person,
 )
-from models.thermal.simulator import CheckpointSimulator, SimConfig
+from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,7 @@ def simulate_and_screen(
     well = [pid for pid in valid if not truth[pid].fever]
 
     def ideal(pid: str) -> Decision:
-        core = model.estimate(truth[pid].canthus_c, config.ambient_c).core_c
-        limit = policy.fever_threshold_c - policy.margin_c
-        return Decision.ELEVATED if core >= limit else Decision.NORMAL
+        return policy.decide(model.estimate(truth[pid].canthus_c, config.ambient_c).core_c)
 
     agree = sum(s.decision is ideal(pid) for pid, s in valid.items()) / max(len(valid), 1)
     err = np.abs(np.array(errors)) if errors else np.array([np.nan])

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from actors.keys import Keys
-from domain.cases import Case, ContactRecord, QuarantineOrder
-from domain.tracing import MAX_STAY_S, Passage, Query, Stay
-from domain.venues import Venue
+from dichte.domain.cases import Case, ContactRecord, QuarantineOrder
+from dichte.domain.settings import Settings
+from dichte.domain.tracing import MAX_STAY_S, Passage, Query, Stay
+from dichte.domain.venues import Venue
+from dichte.store.keys import Keys
 
 _CHECKIN = """
 local first = redis.call('GET', KEYS[1])
@@ -51,6 +52,7 @@ local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return false
 """
 
@@ -74,12 +76,26 @@ def _passages(
 
 
 class EpiStore:
-    def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
+    def __init__(
+        self, redis_url: str, *, key_prefix: str = "dichte", person_retention_s: int = 28 * 86_400
+    ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self.keys = Keys(key_prefix)
+        self._person_retention_s = person_retention_s
         self._checkin = self._redis.register_script(_CHECKIN)
         self._checkout = self._redis.register_script(_CHECKOUT)
         self._create_case = self._redis.register_script(_CREATE_CASE)
+
+    @classmethod
+    def of(cls, s: Settings) -> EpiStore:
+        """The store as the settings configure it (a resolved redis_url needed)."""
+        if not s.redis_url:
+            raise ValueError("EpiStore needs a resolved redis_url")
+        return cls(
+            s.redis_url,
+            key_prefix=s.redis_key_prefix,
+            person_retention_s=s.declaration_retention_days * 86_400,
+        )
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -96,8 +112,20 @@ class EpiStore:
 
     # --- persons -------------------------------------------------------------------
     async def person(self, person_id: str) -> dict[str, str]:
-        raw = await self._redis.hgetall(self.keys.person(person_id))
-        return {str(k): str(v) for k, v in raw.items()}
+        return (await self.persons([person_id]))[person_id]
+
+    async def persons(self, person_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The profiles of many persons in one round trip ({} for an unknown one)."""
+        if not person_ids:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for pid in person_ids:
+            pipe.hgetall(self.keys.person(pid))
+        raws = await pipe.execute()
+        return {
+            pid: {str(k): str(v) for k, v in raw.items()}
+            for pid, raw in zip(person_ids, raws, strict=True)
+        }
 
     async def person_by_phone(self, phone: str) -> str | None:
         value = await self._redis.get(self.keys.person_by_phone(phone))
@@ -106,9 +134,11 @@ class EpiStore:
     async def ensure_person(self, person_id: str, fields: dict[str, str]) -> None:
         """A person known only from a staff check-in or a case: keep what we know,
         never overwrite what a declaration said."""
+        key = self.keys.person(person_id)
         pipe = self._redis.pipeline()
         for name, value in fields.items():
-            pipe.hsetnx(self.keys.person(person_id), name, value)
+            pipe.hsetnx(key, name, value)
+        pipe.expire(key, self._person_retention_s)  # kept as long as a declaration's
         await pipe.execute()
 
     # --- venues --------------------------------------------------------------------
@@ -217,31 +247,16 @@ class EpiStore:
             for q, members in zip(queries, found, strict=True)
         ]
 
-    async def prune_checkins(self, before: int) -> int:
-        """Forget check-ins (and their check-outs) older than `before`, as the retention
-        promise says; returns how many stays were removed. Walks the sorted sets with
-        SCAN, so it can run while the system serves."""
-        removed = 0
-        for pattern in (self.keys.stays_at_venue("*"), self.keys.stays_of_person("*")):
-            async for key in self._redis.scan_iter(match=pattern, count=1000):
-                removed += int(await self._redis.zremrangebyscore(key, "-inf", f"({before}"))
-        stale = []
-        async for field, _ in self._redis.hscan_iter(self.keys.stay_ends(), count=1000):
-            if int(str(field).rsplit("|", 1)[1]) < before:
-                stale.append(field)
-            if len(stale) >= 1000:
-                await self._redis.hdel(self.keys.stay_ends(), *stale)
-                stale = []
-        if stale:
-            await self._redis.hdel(self.keys.stay_ends(), *stale)
-        return removed // 2  # each stay is in a venue set and a person set
-
     # --- cases and contacts ----------------------------------------------------------
     async def create_case(self, case: Case) -> tuple[Case, bool]:
         """One case per person: creating it again returns the existing one."""
         existing = await self._create_case(
-            keys=[self.keys.case_of_person(case.person_id), self.keys.case(case.id)],
-            args=[case.id, case.model_dump_json()],
+            keys=[
+                self.keys.case_of_person(case.person_id),
+                self.keys.case(case.id),
+                self.keys.cases_by_time(),
+            ],
+            args=[case.id, case.model_dump_json(), int(case.created_at.timestamp())],
         )
         if existing:
             found = await self.case(str(existing))
@@ -254,8 +269,14 @@ class EpiStore:
         return None if raw is None else Case.model_validate_json(raw)
 
     async def case_of_person(self, person_id: str) -> str | None:
-        value = await self._redis.get(self.keys.case_of_person(person_id))
-        return None if value is None else str(value)
+        return (await self.cases_of_persons([person_id]))[person_id]
+
+    async def cases_of_persons(self, person_ids: list[str]) -> dict[str, str | None]:
+        """Each person's case id (None: no case), in one round trip."""
+        if not person_ids:
+            return {}
+        values = await self._redis.mget([self.keys.case_of_person(p) for p in person_ids])
+        return {p: None if v is None else str(v) for p, v in zip(person_ids, values, strict=True)}
 
     async def save_case(self, case: Case) -> None:
         await self._redis.set(self.keys.case(case.id), case.model_dump_json())
@@ -294,6 +315,7 @@ class EpiStore:
             self.keys.quarantines_of_person(order.person_id),
             {order.id: int(order.start.timestamp())},
         )
+        pipe.zadd(self.keys.quarantines_by_end(), {order.id: int(order.end.timestamp())})
         await pipe.execute()
 
     async def quarantine(self, order_id: str) -> QuarantineOrder | None:
@@ -301,21 +323,28 @@ class EpiStore:
         return None if raw is None else QuarantineOrder.model_validate_json(raw)
 
     async def save_quarantine(self, order: QuarantineOrder) -> None:
-        await self._redis.set(self.keys.quarantine(order.id), order.model_dump_json())
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self.keys.quarantine(order.id), order.model_dump_json())
+        pipe.zadd(self.keys.quarantines_by_end(), {order.id: int(order.end.timestamp())})
+        await pipe.execute()
 
-    async def quarantine_starts(self, person_ids: list[str]) -> dict[str, int]:
-        """When each person's first quarantine began (orders not cancelled)."""
-        starts: dict[str, int] = {}
+    async def quarantine_orders(self, person_ids: list[str]) -> dict[str, list[QuarantineOrder]]:
+        """Each person's quarantine orders, earliest start first: two round trips for
+        any number of persons."""
+        if not person_ids:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
         for pid in person_ids:
-            ids = await self._redis.zrange(self.keys.quarantines_of_person(pid), 0, -1)
-            raws = (
-                await self._redis.mget([self.keys.quarantine(str(i)) for i in ids]) if ids else []
-            )
-            for raw in raws:
-                if raw is None:
-                    continue
-                order = QuarantineOrder.model_validate_json(raw)
-                if order.status != "cancelled":
-                    starts[pid] = int(order.start.timestamp())
-                    break
-        return starts
+            pipe.zrange(self.keys.quarantines_of_person(pid), 0, -1)
+        ids_per_person = [[str(i) for i in ids] for ids in await pipe.execute()]
+        flat = [i for ids in ids_per_person for i in ids]
+        raws = await self._redis.mget([self.keys.quarantine(i) for i in flat]) if flat else []
+        orders = {
+            i: QuarantineOrder.model_validate_json(r)
+            for i, r in zip(flat, raws, strict=True)
+            if r is not None
+        }
+        return {
+            pid: [orders[i] for i in ids if i in orders]
+            for pid, ids in zip(person_ids, ids_per_person, strict=True)
+        }

@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from rich.console import Console
 
-from domain.keys import encode_private_key, load_signing_key, new_template_key
-from domain.settings import Settings
-from domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
-from serving.thermal_cli import sim, thermal
-from serving.vision_cli import faces, qr
+from dichte.cli.thermal import sim, thermal
+from dichte.cli.vision import faces, qr
+from dichte.domain.keys import encode_private_key, load_signing_key, new_template_key
+from dichte.domain.settings import Settings
+from dichte.domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
 
 app = typer.Typer(
     help="dichte: health declaration, tracing and checkpoint screening.", no_args_is_help=True
@@ -41,7 +41,7 @@ def run(
     in_own_session: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Start Redis (embedded unless DICHTE_REDIS_URL), Ray, Serve and the API; stop on Ctrl-C."""
-    from serving.runtime import StopSignal, running, supervise
+    from dichte.serving.runtime import StopSignal, running, supervise
 
     settings = _settings()
     if not in_own_session:
@@ -49,7 +49,7 @@ def run(
         # would die before the orderly shutdown. Run the services in a session of their
         # own and turn our signals into one SIGTERM for it.
         raise typer.Exit(
-            supervise([sys.executable, "-m", "serving.cli", "run", "--in-own-session"])
+            supervise([sys.executable, "-m", "dichte.cli.main", "run", "--in-own-session"])
         )
     started = time.monotonic()
     stop = StopSignal()
@@ -93,30 +93,41 @@ def token(
 
 
 @app.command()
-def prune() -> None:
-    """Delete check-ins older than the retention period (DICHTE_CHECKIN_RETENTION_DAYS,
-    default 21); run it daily, e.g. from cron."""
+def prune(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Delete now what is past its retention (check-ins and passages, declaration
+    indexes and outbox, cases, quarantine orders). The running system does this on its
+    own every DICHTE_RETENTION_INTERVAL_MINUTES; this is for an operator who wants it now.
+    Uses DICHTE_REDIS_URL, else the embedded Redis of DICHTE_DATA_DIR (running or not)."""
     import asyncio
+    import contextlib
+    import json
 
-    from actors.epi_store import EpiStore
+    from dichte.services.retention import RetentionService
+    from dichte.serving.embedded_redis import EmbeddedRedis, running_url
 
     settings = _settings()
-    if not settings.redis_url:
-        console.print("[red]prune needs DICHTE_REDIS_URL (the running system's Redis)[/red]")
-        raise typer.Exit(2)
+    with contextlib.ExitStack() as stack:
+        url = settings.redis_url or running_url(settings.data_dir)
+        if url is None:  # the system is stopped: open its store ourselves
+            url = stack.enter_context(
+                EmbeddedRedis(settings.data_dir, strict_durability=settings.strict_durability)
+            ).url
+        service = RetentionService(settings.model_copy(update={"redis_url": url}))
 
-    async def go() -> int:
-        store = EpiStore(settings.redis_url or "", key_prefix=settings.redis_key_prefix)
-        try:
-            return await store.prune_checkins(
-                int(time.time()) - settings.checkin_retention_days * 86_400
-            )
-        finally:
-            await store.close()
+        async def go() -> dict[str, int]:
+            try:
+                return await service.run_once()
+            finally:
+                await service.close()
 
-    print(
-        f"removed {asyncio.run(go())} check-ins older than {settings.checkin_retention_days} days"
-    )
+        removed = asyncio.run(go())
+    if as_json:
+        print(json.dumps(removed))
+        return
+    for kind, n in removed.items():
+        print(f"{kind.replace('_', ' ')}: {n} removed")
 
 
 @app.command()

@@ -22,7 +22,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _calibration(path: Path | None) -> Any:
-    from models.thermal.formats import load_calibration
+    from dichte.models.thermal.formats import load_calibration
 
     if path is None:
         return None
@@ -48,9 +48,23 @@ CalOpt = Annotated[
 ]
 
 
+def _policy() -> Any:
+    """The fever line from DICHTE_FEVER_THRESHOLD_C / DICHTE_FEVER_SCREEN_MARGIN_C, as the
+    API and the checkpoints apply it."""
+    from pydantic import ValidationError
+
+    from dichte.domain.settings import Settings
+    from dichte.services.vision import screening_policy
+
+    try:
+        return screening_policy(Settings())
+    except ValidationError as e:
+        raise _fail(f"settings refused: {e}") from None
+
+
 def _measure(file: Path, frame: int, calibration: Path | None, **face: Any) -> dict[str, Any]:
-    from models.thermal.flir import ThermalFormatError
-    from models.thermal.measure import measure
+    from dichte.models.thermal.flir import ThermalFormatError
+    from dichte.models.thermal.measure import measure
 
     try:
         return measure(
@@ -58,6 +72,7 @@ def _measure(file: Path, frame: int, calibration: Path | None, **face: Any) -> d
             name=file.name,
             frame=frame,
             calibration=_calibration(calibration),
+            policy=_policy(),
             **face,
         )
     except ThermalFormatError as e:
@@ -104,7 +119,7 @@ def face(
     calibration: CalOpt = None,
 ) -> None:
     """Inner-canthus temperature, the core estimate and the screening decision."""
-    from models.thermal.measure import parse_numbers
+    from dichte.models.thermal.measure import parse_numbers
 
     try:
         x1, y1, x2, y2 = parse_numbers(eyes, 4, "--eyes")
@@ -142,13 +157,16 @@ def fit_core(
     seed: int = 7,
 ) -> None:
     """Fit skin → core on the FDA table; print the held-out error and screen rates."""
-    from models.thermal.core_model import evaluate, fit_core_model, read_fda_table, split_volunteers
-    from models.thermal.screening import ScreeningPolicy
+    from dichte.models.thermal.core_model import (
+        evaluate,
+        fit_core_model,
+        read_fda_table,
+        split_volunteers,
+    )
 
     train, test = split_volunteers(read_fda_table(table), seed=seed)
     model = fit_core_model(train)
-    policy = ScreeningPolicy()
-    result = evaluate(model, test, policy.fever_threshold_c, policy.margin_c)
+    result = evaluate(model, test, _policy())
     if write:
         write.write_text(model.to_json())
     out.print_json(json.dumps({"model": json.loads(model.to_json()), "held_out": vars(result)}))
@@ -165,7 +183,7 @@ def sim(
 ) -> None:
     """Render a synthetic checkpoint: visible JPEGs, centi-kelvin thermal PNGs and the
     ground truth (per person: core temperature, fever, arrival, face per frame)."""
-    from models.thermal.simulator import SimConfig, write_scenes
+    from dichte.models.thermal.simulator import SimConfig, write_scenes
 
     config = SimConfig(
         seed=seed,

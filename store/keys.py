@@ -73,6 +73,10 @@ class Keys:
     def case_of_person(self, person_id: str) -> str:
         return self._k("case", "by_person", person_id)
 
+    def cases_by_time(self) -> str:
+        """Every case id, scored by when it was opened (retention)."""
+        return self._k("case", "by_time")
+
     def contacts_of_case(self, case_id: str) -> str:
         return self._k("case", case_id, "contacts")
 
@@ -84,6 +88,10 @@ class Keys:
 
     def quarantines_of_person(self, person_id: str) -> str:
         return self._k("quarantine", "by_person", person_id)
+
+    def quarantines_by_end(self) -> str:
+        """Every quarantine order id, scored by when it ends (retention)."""
+        return self._k("quarantine", "by_end")
 
     # face templates (sealed, AES-GCM), one per person, expiring with the retention
     def face_template(self, person_id: str) -> str:

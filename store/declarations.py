@@ -1,6 +1,6 @@
 """DeclarationStore: durable, idempotent declaration writes to Redis, plain asyncio.
 
-Writes are group-committed (actors.batching): calls that arrive while a batch is in
+Writes are group-committed (store.batching): calls that arrive while a batch is in
 flight are sent together in one pipeline, so many concurrent submits cost a few
 round trips.
 Each write is one Lua script, atomic on the server: it either finds the
@@ -8,6 +8,8 @@ idempotency key and returns the first record's id, or writes the record, its
 indexes, the person's profile, a checkpoint passage (when declared at one), the daily
 counter and the IOC outbox entry together. A call returns
 only after Redis has executed the script (and, with appendfsync always, synced it).
+The record, the profile and the phone index expire with the declaration retention
+(refreshed by each new declaration of the person).
 """
 
 from __future__ import annotations
@@ -16,21 +18,23 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from actors.batching import GroupCommit
-from actors.keys import Keys
-from domain.errors import DomainError
-from domain.records import Stored, Write
+from dichte.domain.errors import DomainError
+from dichte.domain.records import Stored, Write
+from dichte.domain.settings import Settings
+from dichte.store.batching import GroupCommit
+from dichte.store.keys import Keys
 
 _SUBMIT = """
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
-redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[11])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[7], 'EX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'declaration', 'id', ARGV[1])
-redis.call('HSET', KEYS[6], unpack(ARGV, 11))
-redis.call('SET', KEYS[7], ARGV[8])
+redis.call('HSET', KEYS[6], unpack(ARGV, 12))
+redis.call('EXPIRE', KEYS[6], ARGV[11])
+redis.call('SET', KEYS[7], ARGV[8], 'EX', ARGV[11])
 if ARGV[9] ~= '' then
   redis.call('ZADD', KEYS[8], ARGV[4], ARGV[9] .. '|' .. ARGV[10] .. '|' .. ARGV[4])
   redis.call('ZADD', KEYS[9], ARGV[4], ARGV[8] .. '|' .. ARGV[10] .. '|' .. ARGV[4])
@@ -48,13 +52,27 @@ class DeclarationStore:
         *,
         key_prefix: str = "dichte",
         idempotency_window_s: int = 86_400,
+        retention_s: int = 28 * 86_400,
         max_batch: int = 512,
     ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self._keys = Keys(key_prefix)
         self._window = idempotency_window_s
+        self._retention_s = retention_s
         self._script = self._redis.register_script(_SUBMIT)
         self._writes: GroupCommit[Write, Stored] = GroupCommit(self._write_batch, max_batch)
+
+    @classmethod
+    def of(cls, s: Settings) -> DeclarationStore:
+        """The store as the settings configure it (a resolved redis_url needed)."""
+        if not s.redis_url:
+            raise ValueError("DeclarationStore needs a resolved redis_url")
+        return cls(
+            s.redis_url,
+            key_prefix=s.redis_key_prefix,
+            idempotency_window_s=s.idempotency_window_hours * 3600,
+            retention_s=s.declaration_retention_days * 86_400,
+        )
 
     async def submit(self, write: Write) -> Stored:
         return await self._writes.submit(write)
@@ -101,6 +119,7 @@ class DeclarationStore:
                         w.document_hash,
                         w.checkpoint,
                         w.plate,
+                        self._retention_s,
                         *w.person_fields,
                     ],
                     client=pipe,
@@ -126,13 +145,7 @@ class DeclarationStore:
             return Stored(w.record_json, created=True)
         first_id, first_hash = replay
         if first_hash != w.content_hash:
-            return DomainError.single(
-                "Idempotency-Key",
-                "idempotency_key_reused",
-                "Khóa Idempotency-Key đã được dùng cho một tờ khai khác.",
-                "This Idempotency-Key was already used for a different declaration.",
-                status=409,
-            )
+            return DomainError.of("Idempotency-Key", "idempotency_key_reused")
         first = earlier.get(first_id)
         if first is None:
             return store_unavailable(RuntimeError("record missing"))
@@ -140,10 +153,4 @@ class DeclarationStore:
 
 
 def store_unavailable(exc: BaseException) -> DomainError:
-    return DomainError.single(
-        "store",
-        "store_unavailable",
-        "Hệ thống lưu trữ tạm thời không khả dụng, vui lòng thử lại.",
-        f"Storage is temporarily unavailable, please retry ({type(exc).__name__}).",
-        status=503,
-    )
+    return DomainError.of("store", "store_unavailable", detail=type(exc).__name__)

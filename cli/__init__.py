@@ -1,0 +1,1 @@
+"""The `dichte` command line."""

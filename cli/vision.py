@@ -1,0 +1,117 @@
+"""`dichte faces ...` and `dichte qr decode`: the checkpoint's vision on one machine,
+with the same rules the served API applies (no Ray needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+
+faces = typer.Typer(help="Face detection and verification on local photos.")
+qr = typer.Typer(help="QR codes in camera photos.")
+console = Console(stderr=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        console.print(f"[red]{path}: {e.strerror}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _image(path: Path) -> np.ndarray:
+    from dichte.models.images import ImageError, decode_image
+
+    try:
+        return decode_image(_read(path))
+    except ImageError as e:
+        console.print(f"[red]{path}: {e.message_en}[/red]")
+        raise typer.Exit(2) from None
+
+
+class LocalInference:
+    """The face models in this process (no Ray, no batching across callers): what the
+    deployments run, for one machine's command line."""
+
+    def __init__(self, cache_dir: Path, max_pixels: int, threads: int = 1) -> None:
+        from dichte.models.faces.pipeline import (
+            DetectorParams,
+            EmbedderParams,
+            FaceDetector,
+            FaceEmbedder,
+        )
+
+        self._detector = FaceDetector(DetectorParams(threads=threads, cache_dir=cache_dir))
+        self._embedder = FaceEmbedder(EmbedderParams(threads=threads, cache_dir=cache_dir))
+        self._max_pixels = max_pixels
+
+    async def see(self, photo: bytes | np.ndarray) -> Any:
+        from dichte.models.faces.pipeline import look
+        from dichte.models.images import decode_image
+
+        image = (
+            decode_image(photo, max_pixels=self._max_pixels) if isinstance(photo, bytes) else photo
+        )
+        return look(image, await asyncio.to_thread(self._detector.run, image))
+
+    async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, 128), np.float32)
+        return await asyncio.to_thread(self._embedder.run, np.stack(crops))
+
+
+@faces.command()
+def verify(
+    image_a: Path,
+    image_b: Path,
+    threshold: Annotated[
+        float | None, typer.Option(help="Cosine threshold (default: DICHTE_FACE_MATCH_THRESHOLD)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Are the largest faces of two photos the same person?"""
+    from dichte.domain.errors import DomainError
+    from dichte.domain.settings import Settings
+    from dichte.services.faces import FaceService
+
+    s = Settings()
+    service = FaceService(
+        LocalInference(s.data_dir / "models", s.max_image_pixels),
+        None,
+        s.face_match_threshold if threshold is None else threshold,
+    )
+    try:
+        result = asyncio.run(service.verify(_read(image_a), _read(image_b)))
+    except DomainError as e:
+        console.print(f"[red]{e.errors[0].field}: {e.errors[0].message_en}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(result.model_dump_json(include={"same", "score", "threshold"}))
+        return
+    verdict = "same person" if result.same else "different people"
+    out.print(f"{verdict}: cosine {result.score:.3f} (threshold {result.threshold})")
+
+
+@qr.command()
+def decode(image: Path, as_json: JsonOpt = False) -> None:
+    """Every QR code in a photo, with its corner points."""
+    from dichte.models.qr import decode_qr
+
+    codes = decode_qr(_image(image))
+    found = [{"text": c.text, "points": [list(p) for p in c.points]} for c in codes]
+    if as_json:
+        out.print_json(json.dumps({"codes": found}))
+        return
+    if not found:
+        out.print("no QR code found")
+    for c in found:
+        out.print(c["text"])

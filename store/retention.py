@@ -1,0 +1,145 @@
+"""Deleting what is past its retention (periods in `domain.retention`). Everything is
+walked with SCAN or read by time index, in bounded batches, so it runs while the system
+serves. Declaration records, profiles and face templates expire by themselves (TTL);
+their indexes, the IOC outbox, check-ins, passages, cases and orders are pruned here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+
+from dichte.domain.cases import Case, QuarantineOrder
+from dichte.domain.retention import Cutoffs
+from dichte.store.keys import Keys
+
+BATCH = 1000
+
+
+class Pruner:
+    def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
+        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self.keys = Keys(key_prefix)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def prune(self, cut: Cutoffs) -> dict[str, int]:
+        """Everything past its cutoff; how many of each kind went."""
+        return {
+            "checkins": await self.checkins(cut.checkins),
+            "passages": await self.passages(cut.checkins),
+            "declaration_index_entries": await self.declaration_index(cut.declarations),
+            "outbox_entries": await self.outbox(cut.declarations),
+            "cases": await self.cases(cut.cases),
+            "quarantine_orders": await self.quarantine_orders(cut.quarantine_orders),
+        }
+
+    async def _keys_like(self, pattern: str) -> AsyncIterator[str]:
+        async for key in self._redis.scan_iter(match=pattern, count=BATCH):
+            yield str(key)
+
+    async def _trim_sorted_sets(self, patterns: tuple[str, ...], before: int) -> int:
+        removed = 0
+        for pattern in patterns:
+            async for key in self._keys_like(pattern):
+                removed += int(await self._redis.zremrangebyscore(key, "-inf", f"({before}"))
+        return removed
+
+    async def checkins(self, before: int) -> int:
+        """Check-ins (and their check-outs) from before `before`; returns how many stays."""
+        k = self.keys
+        removed = await self._trim_sorted_sets(
+            (k.stays_at_venue("*"), k.stays_of_person("*")), before
+        )
+        stale: list[str] = []
+        async for field, _ in self._redis.hscan_iter(k.stay_ends(), count=BATCH):
+            if int(str(field).rsplit("|", 1)[1]) < before:
+                stale.append(str(field))
+            if len(stale) >= BATCH:
+                await self._redis.hdel(k.stay_ends(), *stale)
+                stale = []
+        if stale:
+            await self._redis.hdel(k.stay_ends(), *stale)
+        return removed // 2  # each stay is in a venue set and a person set
+
+    async def passages(self, before: int) -> int:
+        k = self.keys
+        removed = await self._trim_sorted_sets(
+            (k.passages_of_person("*"), k.passages_at_checkpoint("*")), before
+        )
+        return removed // 2  # each passage is in a person set and a checkpoint set
+
+    async def declaration_index(self, before: int) -> int:
+        """Per-document lists of declarations: the records themselves expire by TTL."""
+        return await self._trim_sorted_sets((self.keys.declarations_of_document("*"),), before)
+
+    async def outbox(self, before: int) -> int:
+        # Stream ids begin with their time in milliseconds.
+        return int(
+            await self._redis.xtrim(self.keys.ioc_outbox(), minid=before * 1000, approximate=False)
+        )
+
+    async def cases(self, before: int) -> int:
+        """Cases opened before `before`, with their contact records."""
+        k = self.keys
+        removed = 0
+        while True:
+            ids = [
+                str(i)
+                for i in await self._redis.zrangebyscore(
+                    k.cases_by_time(), "-inf", f"({before}", start=0, num=BATCH
+                )
+            ]
+            if not ids:
+                return removed
+            raws = await self._redis.mget([k.case(i) for i in ids])
+            contact_sets = await self._smembers_many([k.contacts_of_case(i) for i in ids])
+            pipe = self._redis.pipeline(transaction=True)
+            for case_id, raw, contacts in zip(ids, raws, contact_sets, strict=True):
+                if raw is not None:
+                    person = Case.model_validate_json(raw).person_id
+                    # only if it still names this case
+                    pipe.eval(_DEL_IF, 1, k.case_of_person(person), case_id)
+                pipe.delete(k.case(case_id), k.contacts_of_case(case_id))
+                for contact_id in contacts:
+                    pipe.delete(k.contact(contact_id))
+                pipe.zrem(k.cases_by_time(), case_id)
+            await pipe.execute()
+            removed += len(ids)
+
+    async def _smembers_many(self, keys: list[str]) -> list[set[str]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.smembers(key)
+        return [{str(m) for m in members} for members in await pipe.execute()]
+
+    async def quarantine_orders(self, before: int) -> int:
+        """Orders that ended before `before`."""
+        k = self.keys
+        removed = 0
+        while True:
+            ids = [
+                str(i)
+                for i in await self._redis.zrangebyscore(
+                    k.quarantines_by_end(), "-inf", f"({before}", start=0, num=BATCH
+                )
+            ]
+            if not ids:
+                return removed
+            raws = await self._redis.mget([k.quarantine(i) for i in ids])
+            pipe = self._redis.pipeline(transaction=True)
+            for order_id, raw in zip(ids, raws, strict=True):
+                if raw is not None:
+                    person = QuarantineOrder.model_validate_json(raw).person_id
+                    pipe.zrem(k.quarantines_of_person(person), order_id)
+                pipe.delete(k.quarantine(order_id))
+                pipe.zrem(k.quarantines_by_end(), order_id)
+            await pipe.execute()
+            removed += len(ids)
+
+
+_DEL_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
