@@ -23,9 +23,9 @@ from dichte.models.faces.pipeline import (
     FaceEmbedder,
     align,
 )
+from dichte.services.faces import InferenceBusy
 from dichte.serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
 from dichte.serving.inference_pool import InferencePool
-from dichte.services.faces import InferenceBusy
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 OBAMA = FACES / "face_recognition" / "tests" / "test_images" / "obama.jpg"
@@ -134,10 +134,8 @@ def test_a_replica_killed_under_load_loses_no_request(served: dict[str, Any]) ->
         # 300 single-crop requests; the kill lands once the first 20 answered, while the
         # rest are still queued or running (whatever the machine's speed).
         calls = [asyncio.ensure_future(pool.embed([served["crop"]])) for _ in range(300)]
-        done = 0
-        for finished in asyncio.as_completed(calls):
+        for done, finished in enumerate(asyncio.as_completed(calls), start=1):
             await finished
-            done += 1
             if done == 20:
                 ray.kill(victim, no_restart=True)
                 break

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import redis
 
+from dichte.domain.templates import Template, TemplateSources, open_sealed, seal
 from dichte.services.gallery import Gallery, shard_of
 from dichte.store.gallery import TemplateStore
-from dichte.domain.templates import Template, TemplateSources, open_sealed, seal
 from dichte.store.keys import Keys
 
 KEY = os.urandom(32)

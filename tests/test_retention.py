@@ -14,8 +14,8 @@ from dichte.domain.cases import Case, ContactRecord, QuarantineOrder
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.records import DeclarationRecord
 from dichte.domain.settings import Settings
-from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.services.retention import RetentionService
+from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.declarations import DeclarationStore
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
@@ -78,9 +78,7 @@ def order(ended_days_ago: float, n: int) -> QuarantineOrder:
     )
 
 
-def test_each_kind_goes_after_its_period_and_nothing_newer(
-    redis_url: str, key_prefix: str
-) -> None:
+def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_prefix: str) -> None:
     # Periods of this test, unlike the defaults: 10 days of check-ins, 20 of
     # declarations, 100 of cases.
     s = settings(
@@ -142,7 +140,10 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(
     assert client.xlen(keys.ioc_outbox()) == outbox_before - 1
     assert client.get(keys.case(old_case.id)) is None
     assert client.get(keys.case_of_person(old_case.person_id)) is None
-    assert client.get(keys.contact(f"{1:032x}")) is None and client.get(keys.contact(f"{2:032x}")) is None
+    assert (
+        client.get(keys.contact(f"{1:032x}")) is None
+        and client.get(keys.contact(f"{2:032x}")) is None
+    )
     assert client.get(keys.case(new_case.id)) is not None
     assert client.get(keys.contact(f"{3:032x}")) is not None
     assert client.get(keys.quarantine(f"{1:032x}")) is None
