@@ -3,10 +3,8 @@ plain uvicorn process and tests all build the same app."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from importlib import resources
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -14,59 +12,12 @@ from pydantic import BaseModel
 
 from dichte.api.deps import AllServices, Services
 from dichte.api.errors import BodySizeLimit, install_error_handlers
-from dichte.api.metrics import ApiMetrics, NoMetrics, RequestTiming
+from dichte.api.metrics import RequestTiming
 from dichte.api.routes import admin_units, cases, checkins, declarations, faces, qr, thermal, venues
 from dichte.domain.settings import Settings
-from dichte.services.cases import CaseService
-from dichte.services.checkins import CheckinService
-from dichte.services.declarations import DeclarationGateway, DeclarationService
-from dichte.services.faces import FaceService, GalleryClient, Inference
-from dichte.services.venues import VenueService
-from dichte.services.vision import Vision, VisionService
-from dichte.store.epi import EpiStore
 
 API_PREFIX = "/api/v1"
 UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode")
-
-
-def build_services(
-    settings: Settings,
-    *,
-    declarations_gateway: DeclarationGateway,
-    epi_store: EpiStore,
-    signing_key: Ed25519PrivateKey,
-    metrics: ApiMetrics | None = None,
-    inference: Inference | None = None,
-    gallery: GalleryClient | None = None,
-    vision: Vision | None = None,
-) -> Services:
-    """The services one process serves the API with. Without `inference` the face routes
-    answer 503 faces_unavailable; without `vision`, thermal and QR photos 503."""
-    metrics = metrics or NoMetrics()
-    declarations_service = DeclarationService(
-        declarations_gateway,
-        signing_key,
-        timedelta(hours=settings.qr_token_ttl_hours),
-        on_outcome=metrics.declaration,
-    )
-    venue_service = VenueService(
-        epi_store, signing_key, settings.base_url(), settings.venue_registrations_per_hour
-    )
-    return Services(
-        declarations=declarations_service,
-        venues=venue_service,
-        checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
-        cases=CaseService(epi_store, declarations_service, settings.outbreak),
-        vision=VisionService(vision, declarations_service),
-        public_key=signing_key.public_key(),
-        metrics=metrics,
-        trust_forwarded_for=settings.trust_forwarded_for,
-        faces=(
-            FaceService(inference, gallery, settings.face_match_threshold)
-            if inference is not None
-            else None
-        ),
-    )
 
 
 class Health(BaseModel):

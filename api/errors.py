@@ -80,6 +80,7 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 _HTTP_CODES = {
+    400: "malformed_body",
     401: "unauthorized",
     403: "forbidden",
     405: "method_not_allowed",

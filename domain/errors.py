@@ -19,6 +19,10 @@ MESSAGES: dict[str, Bilingual] = {
         "Nội dung gửi lên không phải JSON hợp lệ.",
         "The request body is not valid JSON.",
     ),
+    "malformed_body": (
+        "Không đọc được nội dung gửi lên (biểu mẫu hoặc tệp bị hỏng).",
+        "The request body could not be read (a malformed form or file upload).",
+    ),
     "body_too_large": (
         "Dữ liệu gửi lên quá lớn (tối đa {limit} byte).",
         "The request body is too large (at most {limit} bytes).",
@@ -181,6 +185,7 @@ MESSAGES: dict[str, Bilingual] = {
 
 STATUS: dict[str, int] = {
     "malformed_json": 400,
+    "malformed_body": 400,
     "token_malformed": 400,
     "token_bad_signature": 400,
     "token_not_yet_valid": 400,

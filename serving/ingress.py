@@ -16,9 +16,10 @@ from ray.serve.handle import DeploymentHandle
 from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
 from dichte.actors.gallery import ShardedGallery
 from dichte.actors.retention import get_or_create_retention_keeper
-from dichte.api.app import build_services, create_app
+from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
+from dichte.serving.composition import build_services
 from dichte.serving.inference import (
     FaceDetectorDeployment,
     FaceEmbedderDeployment,

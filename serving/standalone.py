@@ -10,10 +10,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
-from dichte.api.app import build_services, create_app
+from dichte.api.app import create_app
 from dichte.api.metrics import PrometheusMetrics
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
+from dichte.serving.composition import build_services
 from dichte.store.declarations import DeclarationStore
 from dichte.store.epi import EpiStore
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -126,7 +127,7 @@ CHROMIUM_ARGS = [
 def chromium() -> Iterator[object]:
     """Debian's Chromium driven by Playwright (no browser download)."""
     if not CHROMIUM.exists():
-        pytest.skip(
+        missing(
             "Chromium is not installed (/usr/bin/chromium); `make test` installs it "
             "as root, or: apt-get install chromium"
         )
@@ -162,10 +163,22 @@ def fill_declaration_form(page, body: dict) -> None:  # type: ignore[no-untyped-
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+# In CI (CI=true) what a test needs must be there: a missing data folder or browser
+# fails the run instead of quietly skipping every test that would have used it.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing(what: str) -> NoReturn:
+    """Skip, saying what is missing; in CI, fail."""
+    if IN_CI:
+        pytest.fail(f"{what} (required in CI)")
+    pytest.skip(what)
+
+
 def shared(path: Path) -> Path:
-    """A file of the shared real-data folder; the test is skipped, saying so, without it."""
+    """A file of the shared real-data folder (../shared/data; see its MANIFEST.md)."""
     if not path.exists():
-        pytest.skip(f"shared data not present: {path}")
+        missing(f"shared data not present: {path}")
     return path
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, date, datetime
+from typing import Any
 
+from dichte.domain.cases import Case
+from dichte.domain.settings import Settings
+from dichte.domain.tokens import Role, StaffClaims
+from dichte.services.cases import CaseService
 from dichte.store.epi import EpiStore
 
 DAY = 86_400
@@ -31,3 +38,73 @@ def test_check_out_closes_the_latest_check_in_at_that_venue(
     assert again == (False, t + 1200, t + 3000)  # idempotent
     assert none is None
     assert stays == [("cafe", t, None), ("cafe", t + 1200, t + 3000), ("market", t + 600, None)]
+
+
+class RoundTrips:
+    """Counts what goes to Redis: each single command and each pipeline is one trip."""
+
+    def __init__(self, client: Any) -> None:
+        self.count = 0
+        single, pipeline = client.execute_command, client.pipeline
+
+        async def command(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await single(*args, **kwargs)
+
+        def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def run(*a: Any, **k: Any) -> Any:
+                self.count += 1
+                return await execute(*a, **k)
+
+            pipe.execute = run
+            return pipe
+
+        client.execute_command = command
+        client.pipeline = counted_pipeline
+
+
+def test_contacts_and_chain_cost_the_same_round_trips_for_4_or_40_contacts(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Reading a case's contacts and chain batches its reads per tracing step: the
+    number of round trips does not grow with the number of people met."""
+    staff = StaffClaims(Role.NATIONAL, 0, "test", 0, 2**31)
+    t = int(time.time()) - 6 * 3600
+
+    async def trips(n: int) -> tuple[int, int, int]:
+        settings = Settings(redis_url=redis_url, redis_key_prefix=f"{key_prefix}-{n}")
+        store = EpiStore.of(settings)
+        case = Case(
+            id=f"{n:032x}",
+            person_id="case",
+            document_number="",
+            full_name="F0",
+            commune_code=None,
+            province_code=None,
+            classification="confirmed",
+            onset_date=date.today(),
+            isolation_at=datetime.fromtimestamp(t + 5 * 3600, UTC),
+            created_at=datetime.now(UTC),
+        )
+        await store.create_case(case)
+        await store.check_in("cafe", "case", t, "d")
+        for i in range(n):
+            await store.ensure_person(f"f1-{i}", {"full_name": f"F1 {i}"})
+            await store.check_in("cafe", f"f1-{i}", t + 60, "d")
+            await store.check_in(f"shop-{i}", f"f1-{i}", t + 3 * 3600, "d")
+            await store.check_in(f"shop-{i}", f"f2-{i}", t + 3 * 3600 + 60, "d")
+        service = CaseService(store, None, settings.outbreak)  # type: ignore[arg-type]
+        counter = RoundTrips(store._redis)
+        traced = await service.contacts(case.id, 2, staff)
+        contacts_trips = counter.count
+        chain = await service.chain(case.id, staff)
+        await store.close()
+        assert len(traced.f1) == n and len(traced.f2) == n
+        assert len(chain.nodes) == 2 * n + 1
+        return contacts_trips, counter.count - contacts_trips, len(traced.f2)
+
+    few, many = asyncio.run(trips(4)), asyncio.run(trips(40))
+    assert few[:2] == many[:2], (few, many)

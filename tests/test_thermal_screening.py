@@ -23,6 +23,7 @@ from dichte.models.thermal.core_model import (
 from dichte.models.thermal.screening import Decision, ScreeningPolicy, screen_face
 from dichte.models.thermal.sim_accuracy import simulate_and_screen
 from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig
+from tests.live import missing
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FDA = SHARED / "thermal" / "fda_facial_oral_temperature" / "FLIR_groups1and2.csv"
@@ -30,7 +31,7 @@ FDA = SHARED / "thermal" / "fda_facial_oral_temperature" / "FLIR_groups1and2.csv
 
 def fda_volunteers():  # type: ignore[no-untyped-def]
     if not FDA.exists():
-        pytest.skip(f"shared data not present: {FDA}")
+        missing(f"shared data not present: {FDA}")
     return read_fda_table(FDA)
 
 

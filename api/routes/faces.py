@@ -36,12 +36,12 @@ ReceiptSecret = Annotated[
 ]
 
 
-@router.post("/detect", response_model=FacesDetected, responses=documented(413, 422, 503))
+@router.post("/detect", response_model=FacesDetected, responses=documented(400, 413, 422, 503))
 async def detect_faces(faces: Faces, image: ImageFile) -> FacesDetected:
     return await faces.detect(await image.read())
 
 
-@router.post("/verify", response_model=FaceVerification, responses=documented(413, 422, 503))
+@router.post("/verify", response_model=FaceVerification, responses=documented(400, 413, 422, 503))
 async def verify_faces(faces: Faces, image_a: ImageFile, image_b: ImageFile) -> FaceVerification:
     return await faces.verify(await image_a.read(), await image_b.read())
 
@@ -70,7 +70,9 @@ async def enroll_face(
     return await faces.enroll(person_id, await image.read(), source)
 
 
-@router.post("/identify", response_model=Identification, responses=documented(401, 413, 422, 503))
+@router.post(
+    "/identify", response_model=Identification, responses=documented(400, 401, 413, 422, 503)
+)
 async def identify_faces(
     faces: Faces,
     _: Staff,

@@ -30,7 +30,7 @@ async def public_key(declarations: Declarations) -> PublicKey:
     return declarations.public_key()
 
 
-@router.post("/decode", response_model=QrDecoded, responses=documented(413, 422, 503))
+@router.post("/decode", response_model=QrDecoded, responses=documented(400, 413, 422, 503))
 async def decode_qr_photo(vision: Vision, image: ImageFile) -> QrDecoded:
     """QR codes in a camera photo; a declaration QR among them is verified offline."""
     return await vision.decode_qr(await image.read())

@@ -15,7 +15,9 @@ from dichte.services.vision import ThermalMeasurement, thermal_request
 router = APIRouter(prefix="/thermal", tags=["thermal"])
 
 
-@router.post("/measure", response_model=ThermalMeasurement, responses=documented(413, 422, 503))
+@router.post(
+    "/measure", response_model=ThermalMeasurement, responses=documented(400, 413, 422, 503)
+)
 async def measure_frame(
     vision: Vision,
     file: ThermalFile,
