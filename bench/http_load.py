@@ -217,7 +217,7 @@ def compare(work: Workload, args: argparse.Namespace) -> None:
                         "-m",
                         "uvicorn",
                         "--factory",
-                        "serving.standalone:build_standalone_app",
+                        "dichte.serving.standalone:build_standalone_app",
                         "--host",
                         "127.0.0.1",
                         "--port",

@@ -133,8 +133,8 @@ class Settings(BaseSettings):
     face_requests_in_flight: int = Field(
         64,
         ge=1,
-        description="Inference requests one API replica or camera keeps in flight; more "
-        "are refused at once (503 busy) instead of queueing",
+        description="Inference requests one API replica keeps in flight (faces; thermal and "
+        "QR photos counted apart); more are refused at once (503 busy) instead of queueing",
     )
     face_gallery_shards: int = Field(
         1, ge=1, le=64, description="Gallery actors the enrolled templates are split over"

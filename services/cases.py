@@ -136,11 +136,16 @@ class CaseService:
             created_at=_seconds(now),
             **given,
         )
+        case, created = await self._open(case)
+        return CasePublic.of(case, await self.record_contacts(case)), created
+
+    async def _open(self, case: Case) -> tuple[Case, bool]:
+        """Store a new case (one per person: the existing one otherwise); a confirmed one
+        must be traceable and is confirmed from its creation."""
         if case.classification is Classification.CONFIRMED:
             case = case.model_copy(update={"confirmed_at": case.created_at})
         refuse(check_confirmable(case))
-        case, created = await self._store.create_case(case)
-        return CasePublic.of(case, await self.record_contacts(case)), created
+        return await self._store.create_case(case)
 
     async def read(self, case_id: str, staff: StaffClaims) -> CasePublic:
         return CasePublic.of(await self.case(case_id, staff))
@@ -180,10 +185,7 @@ class CaseService:
             created_at=_seconds(now),
             **given,
         )
-        if case.classification is Classification.CONFIRMED:
-            case = case.model_copy(update={"confirmed_at": case.created_at})
-        refuse(check_confirmable(case))
-        case, created = await self._store.create_case(case)
+        case, created = await self._open(case)
         if created:
             await self._store.save_contact(
                 contact.model_copy(update={"converted_case_id": case.id})

@@ -80,19 +80,20 @@ class Pruner:
             await self._redis.xtrim(self.keys.ioc_outbox(), minid=before * 1000, approximate=False)
         )
 
+    async def _due(self, index: str, before: int) -> AsyncIterator[list[str]]:
+        """Batches of the ids a time index holds from before `before`; the caller
+        removes each batch from the index before the next is read."""
+        while True:
+            ids = await self._redis.zrangebyscore(index, "-inf", f"({before}", start=0, num=BATCH)
+            if not ids:
+                return
+            yield [str(i) for i in ids]
+
     async def cases(self, before: int) -> int:
         """Cases opened before `before`, with their contact records."""
         k = self.keys
         removed = 0
-        while True:
-            ids = [
-                str(i)
-                for i in await self._redis.zrangebyscore(
-                    k.cases_by_time(), "-inf", f"({before}", start=0, num=BATCH
-                )
-            ]
-            if not ids:
-                return removed
+        async for ids in self._due(k.cases_by_time(), before):
             raws = await self._redis.mget([k.case(i) for i in ids])
             contact_sets = await self._smembers_many([k.contacts_of_case(i) for i in ids])
             pipe = self._redis.pipeline(transaction=True)
@@ -107,6 +108,7 @@ class Pruner:
                 pipe.zrem(k.cases_by_time(), case_id)
             await pipe.execute()
             removed += len(ids)
+        return removed
 
     async def _smembers_many(self, keys: list[str]) -> list[set[str]]:
         pipe = self._redis.pipeline(transaction=False)
@@ -118,15 +120,7 @@ class Pruner:
         """Orders that ended before `before`."""
         k = self.keys
         removed = 0
-        while True:
-            ids = [
-                str(i)
-                for i in await self._redis.zrangebyscore(
-                    k.quarantines_by_end(), "-inf", f"({before}", start=0, num=BATCH
-                )
-            ]
-            if not ids:
-                return removed
+        async for ids in self._due(k.quarantines_by_end(), before):
             raws = await self._redis.mget([k.quarantine(i) for i in ids])
             pipe = self._redis.pipeline(transaction=True)
             for order_id, raw in zip(ids, raws, strict=True):
@@ -137,6 +131,7 @@ class Pruner:
                 pipe.zrem(k.quarantines_by_end(), order_id)
             await pipe.execute()
             removed += len(ids)
+        return removed
 
 
 _DEL_IF = """

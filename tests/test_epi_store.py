@@ -45,10 +45,12 @@ class RoundTrips:
 
     def __init__(self, client: Any) -> None:
         self.count = 0
+        self.scans = 0  # SCAN pages: as many as the key space needs, whatever is read
         single, pipeline = client.execute_command, client.pipeline
 
         async def command(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
+            self.scans += str(args[0]).upper() == "SCAN"
             return await single(*args, **kwargs)
 
         def counted_pipeline(*args: Any, **kwargs: Any) -> Any:

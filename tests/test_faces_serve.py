@@ -145,5 +145,8 @@ def test_a_replica_killed_under_load_loses_no_request(served: dict[str, Any]) ->
     vectors = asyncio.run(load_and_kill())
     assert vectors.shape == (300, 128)
     assert np.allclose(vectors @ served["reference"], 1.0, atol=1e-3)
-    # The kill did hit requests in flight, and they were retried on the survivor.
-    assert pool.stats.retried >= 1
+    # The replica is gone for good, killed with 280 requests still unanswered: they were
+    # retried on the survivor (by this pool, or by Serve's router before they reached
+    # the dead replica; which one depends on timing).
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(victim.__ray_ready__.remote(), timeout=30)

@@ -13,6 +13,7 @@ import redis
 from dichte.domain.templates import Template, TemplateSources, open_sealed, seal
 from dichte.services.gallery import Gallery, shard_of
 from dichte.store.gallery import TemplateStore
+from tests.test_epi_store import RoundTrips
 from dichte.store.keys import Keys
 
 KEY = os.urandom(32)
@@ -60,9 +61,13 @@ def test_enrol_search_restart_forget_and_expire(redis_url: str, key_prefix: str)
         assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
         await g.close()
 
-        # A fresh process reads the same gallery back from Redis.
-        g2 = Gallery(TemplateStore(redis_url, key_prefix, KEY), retention_s=3600)
+        # A fresh process reads the same gallery back from Redis, in batches: a few
+        # round trips for 300 templates, not one each.
+        templates = TemplateStore(redis_url, key_prefix, KEY)
+        trips = RoundTrips(templates._redis)
+        g2 = Gallery(templates, retention_s=3600)
         assert await g2.load() == 300
+        assert trips.count - trips.scans <= 3, trips.count
         (top,) = await g2.search(people["person-42"][None], k=1)
         assert top[0][0] == "person-42"
         assert await g2.forget("person-42")
