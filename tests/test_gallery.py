@@ -13,8 +13,8 @@ import redis
 from dichte.domain.templates import Template, TemplateSources, open_sealed, seal
 from dichte.services.gallery import Gallery, shard_of
 from dichte.store.gallery import TemplateStore
-from tests.test_epi_store import RoundTrips
 from dichte.store.keys import Keys
+from tests.test_epi_store import RoundTrips
 
 KEY = os.urandom(32)
 
