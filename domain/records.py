@@ -56,16 +56,17 @@ class DeclarationRecord(BaseModel):
             declaration=declaration.normalized(),
         )
 
-    def idempotency_key(self, header: str | None) -> str:
+    def idempotency_key(self, header: str | None, content_hash: str | None = None) -> str:
         """Without an Idempotency-Key header the content itself is the key, so the same
         body resubmitted inside the window returns the first record."""
         if header:
             return f"h:{hashlib.sha256(header.encode()).hexdigest()}"
-        return f"c:{self.declaration.content_hash()}"
+        return f"c:{content_hash or self.declaration.content_hash()}"
 
-    def to_write(self, idempotency_key: str) -> Write:
-        """What the store writes; `idempotency_key` as `idempotency_key()` made it."""
-        content_hash = self.declaration.content_hash()
+    def to_write(self, idempotency_key: str, content_hash: str | None = None) -> Write:
+        """What the store writes; `idempotency_key` as `idempotency_key()` made it (the
+        content hash, when the caller has it, is not computed again: the hot path)."""
+        content_hash = content_hash or self.declaration.content_hash()
         d = self.declaration
         return Write(
             declaration_id=self.id,

@@ -200,16 +200,20 @@ def verify_staff(
     return claims
 
 
-def receipt_secret(key: Ed25519PrivateKey, declaration_id: str, idempotency_key: str) -> str:
-    """The secret handed to whoever submitted a declaration (128 bits, base64url): an
-    HMAC under a key derived from the server key, so a retry with the same
-    Idempotency-Key gets the same secret back and nothing needs storing but its hash."""
+def receipt_key(key: Ed25519PrivateKey) -> bytes:
+    """The HMAC key of receipt secrets, derived from the server key (derive once)."""
     seed = key.private_bytes(
         serialization.Encoding.Raw,
         serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
     )
-    mac_key = hmac.new(seed, _RECEIPT_CONTEXT, hashlib.sha256).digest()
+    return hmac.new(seed, _RECEIPT_CONTEXT, hashlib.sha256).digest()
+
+
+def receipt_secret(mac_key: bytes, declaration_id: str, idempotency_key: str) -> str:
+    """The secret handed to whoever submitted a declaration (128 bits, base64url): an
+    HMAC under `receipt_key`, so a retry with the same Idempotency-Key gets the same
+    secret back and nothing needs storing but its hash."""
     message = f"{declaration_id}|{idempotency_key}".encode()
     return _b64e(hmac.new(mac_key, message, hashlib.sha256).digest()[:16])
 

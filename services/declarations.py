@@ -23,6 +23,7 @@ from dichte.domain.tokens import (
     StaffClaims,
     public_key_bytes,
     receipt_digest,
+    receipt_key,
     receipt_matches,
     receipt_secret,
     sign_qr,
@@ -84,6 +85,7 @@ class DeclarationService:
     ) -> None:
         self._gateway = gateway
         self._key = signing_key
+        self._receipt_key = receipt_key(signing_key)
         self._public = signing_key.public_key()
         self._qr_ttl = qr_ttl
         self._on_outcome = on_outcome  # created | replayed | rejected | failed
@@ -94,17 +96,18 @@ class DeclarationService:
         except Exception:
             return False
 
-    def _receipt(self, record: DeclarationRecord) -> DeclarationReceipt:
+    def _receipt(self, record: DeclarationRecord) -> dict[str, object]:
+        """The fields every answer about a declaration has."""
         claims = record.qr_claims(self._qr_ttl)
         base = f"/api/v1/declarations/{record.id}"
-        return DeclarationReceipt(
-            id=record.id,
-            created_at=record.created_at,
-            qr_token=sign_qr(self._key, claims),
-            expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
-            qr_svg_url=f"{base}/qr.svg",
-            qr_png_url=f"{base}/qr.png",
-        )
+        return {
+            "id": record.id,
+            "created_at": record.created_at,
+            "qr_token": sign_qr(self._key, claims),
+            "expires_at": datetime.fromtimestamp(claims.expires_at, UTC),
+            "qr_svg_url": f"{base}/qr.svg",
+            "qr_png_url": f"{base}/qr.png",
+        }
 
     async def submit(
         self, body: DeclarationCreate, idempotency_header: str | None
@@ -116,11 +119,12 @@ class DeclarationService:
             self._on_outcome("rejected")
             raise
         record = DeclarationRecord.new(body)
-        key = record.idempotency_key(idempotency_header)
-        secret = receipt_secret(self._key, record.id, key)
+        content = record.declaration.content_hash()
+        key = record.idempotency_key(idempotency_header, content)
+        secret = receipt_secret(self._receipt_key, record.id, key)
         record = record.model_copy(update={"receipt_sha256": receipt_digest(secret)})
         try:
-            stored = await self._gateway.submit(record.to_write(key))
+            stored = await self._gateway.submit(record.to_write(key, content))
         except DomainError:
             self._on_outcome("failed")
             raise
@@ -128,10 +132,9 @@ class DeclarationService:
             record = DeclarationRecord.model_validate_json(stored.record_json)
             # The same key gives the first record's secret back; a body resubmitted
             # without a key could come from anyone who knows its content: no secret.
-            secret = receipt_secret(self._key, record.id, key) if idempotency_header else ""
+            secret = receipt_secret(self._receipt_key, record.id, key) if idempotency_header else ""
         self._on_outcome("created" if stored.created else "replayed")
-        receipt = SubmitReceipt(**self._receipt(record).model_dump(), receipt_secret=secret or None)
-        return receipt, stored.created
+        return SubmitReceipt(**self._receipt(record), receipt_secret=secret or None), stored.created
 
     async def record(self, declaration_id: str, field: str = "id") -> DeclarationRecord:
         raw = await self._gateway.get(declaration_id) if _ID.match(declaration_id) else None
@@ -143,9 +146,7 @@ class DeclarationService:
         record = await self.record(declaration_id)
         if not can_read(staff, record):
             raise DomainError.of("id", "forbidden")
-        return DeclarationPublic(
-            **self._receipt(record).model_dump(), declaration=record.declaration
-        )
+        return DeclarationPublic(**self._receipt(record), declaration=record.declaration)
 
     async def qr_token(self, declaration_id: str) -> str:
         """The token a declaration's QR image carries (the id is the permission: 128

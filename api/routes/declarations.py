@@ -44,7 +44,7 @@ async def submit_declaration(
 @router.get(
     "/{declaration_id}",
     response_model=DeclarationPublic,
-    responses=documented(401, 403, 404, 503),
+    responses=documented(401, 403, 404, 422, 503),
 )
 async def read_declaration(
     declaration_id: str, declarations: Declarations, staff: Staff

@@ -35,14 +35,14 @@ async def register_venue(
 @router.get(
     "/by-code/{code}",
     response_model=VenuePublic,
-    responses=documented(400, 404, 410, 503),
+    responses=documented(400, 404, 410, 422, 503),
 )
 async def venue_of_code(code: str, venues: Venues) -> VenuePublic:
     """The venue a poster's code names (what the check-in page shows before a scan)."""
     return venues.public(await venues.of_code(code))
 
 
-@router.get("/{venue_id}", response_model=VenuePublic, responses=documented(404, 503))
+@router.get("/{venue_id}", response_model=VenuePublic, responses=documented(404, 422, 503))
 async def read_venue(venue_id: str, venues: Venues) -> VenuePublic:
     return venues.public(await venues.venue(venue_id))
 
@@ -52,7 +52,7 @@ async def read_venue(venue_id: str, venues: Venues) -> VenuePublic:
     response_class=Response,
     responses={
         200: {"content": {"image/svg+xml": {}}, "description": "The check-in link as a QR"},
-        **documented(404, 503),
+        **documented(404, 422, 503),
     },
 )
 async def venue_qr(venue_id: str, venues: Venues) -> Response:

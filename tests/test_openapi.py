@@ -1,0 +1,70 @@
+"""What the OpenAPI document promises a client generator: every operation's answer has
+a schema (or a media type, for pictures), and its error answers are the one shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from dichte.api.app import create_app
+from dichte.domain.settings import Settings
+from dichte.serving.composition import build_services
+from dichte.store.declarations import DeclarationStore
+from dichte.store.epi import EpiStore
+
+NOWHERE = "redis://127.0.0.1:9/0"  # never connected to: only the schema is read here
+
+
+@pytest.fixture(scope="module")
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    settings = Settings(redis_url=NOWHERE)
+    services = build_services(
+        settings,
+        declarations_gateway=DeclarationStore(NOWHERE),
+        epi_store=EpiStore(NOWHERE),
+        signing_key=Ed25519PrivateKey.generate(),
+    )
+    spec = create_app(settings, services).openapi()
+    return [
+        (method.upper(), path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+    ]
+
+
+def test_the_api_has_its_operations(operations: list[tuple[str, str, dict[str, Any]]]) -> None:
+    assert len(operations) >= 37
+
+
+def test_every_success_answer_has_a_schema_or_a_media_type(
+    operations: list[tuple[str, str, dict[str, Any]]],
+) -> None:
+    untyped = []
+    for method, path, op in operations:
+        for status, answer in op["responses"].items():
+            if not status.startswith("2"):
+                continue
+            content = answer.get("content", {})
+            json_schema = content.get("application/json", {}).get("schema")
+            pictures = [m for m in content if m != "application/json"]
+            if json_schema in (None, {}) and not pictures:
+                untyped.append(f"{method} {path} {status}")
+    assert untyped == []
+
+
+def test_every_error_answer_is_the_one_shape(
+    operations: list[tuple[str, str, dict[str, Any]]],
+) -> None:
+    wrong = []
+    for method, path, op in operations:
+        takes_input = bool(op.get("parameters") or op.get("requestBody"))
+        statuses = {s for s in op["responses"] if s.startswith("4")}
+        if takes_input and "422" not in statuses:
+            wrong.append(f"{method} {path}: 422 not documented")
+        for status in statuses:
+            ref = op["responses"][status]["content"]["application/json"]["schema"].get("$ref", "")
+            if not ref.endswith("/ErrorBody"):
+                wrong.append(f"{method} {path} {status}: {ref or 'inline schema'}")
+    assert wrong == []
