@@ -1,5 +1,6 @@
 """`RetentionKeeper`: one per cluster, named and restarted, deleting on a schedule
-(DICHTE_RETENTION_INTERVAL_MINUTES) what is past its retention."""
+(5 minutes after it starts, then every DICHTE_RETENTION_INTERVAL_MINUTES) what is past
+its retention."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 # it sleeps between rounds and Redis does the work.
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class RetentionKeeper:
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], first_round_after_s: float = 300) -> None:
         s = Settings(**settings)
+        self._first_round_after_s = first_round_after_s
         self._service = RetentionService(s)
         self._interval_s = s.retention_interval_minutes * 60
         self._removed = metrics.Counter(
@@ -38,6 +40,9 @@ class RetentionKeeper:
         self._task = asyncio.get_event_loop().create_task(self._loop())
 
     async def _loop(self) -> None:
+        # Not at once: the system is starting (and a restarted keeper should not pile a
+        # full round onto whatever made it crash).
+        await asyncio.sleep(self._first_round_after_s)
         while True:
             try:
                 await self.run_now()
@@ -59,8 +64,11 @@ class RetentionKeeper:
         return self._last
 
 
-def get_or_create_retention_keeper(settings: dict[str, Any]) -> Any:
-    """The cluster's one keeper, created (and so started) by whichever caller comes first."""
+def get_or_create_retention_keeper(
+    settings: dict[str, Any], first_round_after_s: float = 300
+) -> Any:
+    """The cluster's one keeper, created (and so started) by whichever caller comes
+    first; its first round comes `first_round_after_s` after it starts."""
     return RetentionKeeper.options(  # type: ignore[attr-defined]
         name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
-    ).remote(settings)
+    ).remote(settings, first_round_after_s)

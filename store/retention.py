@@ -5,6 +5,7 @@ their indexes, the IOC outbox, check-ins, passages, cases and orders are pruned 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -14,6 +15,7 @@ from dichte.domain.retention import Cutoffs
 from dichte.store.keys import Keys
 
 BATCH = 1000
+PAUSE_S = 0.005  # between SCAN pages: ~5 s of pause per million keys, hourly
 
 
 class Pruner:
@@ -36,8 +38,15 @@ class Pruner:
         }
 
     async def _keys_like(self, pattern: str) -> AsyncIterator[str]:
-        async for key in self._redis.scan_iter(match=pattern, count=BATCH):
-            yield str(key)
+        """Keys matching `pattern`, a SCAN page at a time with a pause between pages: a
+        round walks the whole key space, and must not take Redis or a core from the
+        requests being served meanwhile."""
+        cursor: int | None = None
+        while cursor != 0:
+            cursor, keys = await self._redis.scan(cursor or 0, match=pattern, count=BATCH)
+            for key in keys:
+                yield str(key)
+            await asyncio.sleep(PAUSE_S)
 
     async def _trim_sorted_sets(self, patterns: tuple[str, ...], before: int) -> int:
         removed = 0
@@ -52,15 +61,13 @@ class Pruner:
         removed = await self._trim_sorted_sets(
             (k.stays_at_venue("*"), k.stays_of_person("*")), before
         )
-        stale: list[str] = []
-        async for field, _ in self._redis.hscan_iter(k.stay_ends(), count=BATCH):
-            if int(str(field).rsplit("|", 1)[1]) < before:
-                stale.append(str(field))
-            if len(stale) >= BATCH:
+        cursor: int | None = None
+        while cursor != 0:  # check-outs: fields "venue|person|start" of one hash
+            cursor, page = await self._redis.hscan(k.stay_ends(), cursor or 0, count=BATCH)
+            stale = [str(f) for f in page if int(str(f).rsplit("|", 1)[1]) < before]
+            if stale:
                 await self._redis.hdel(k.stay_ends(), *stale)
-                stale = []
-        if stale:
-            await self._redis.hdel(k.stay_ends(), *stale)
+            await asyncio.sleep(PAUSE_S)
         return removed // 2  # each stay is in a venue set and a person set
 
     async def passages(self, before: int) -> int:
