@@ -63,7 +63,7 @@ def _policy() -> Any:
 
 
 def _measure(file: Path, frame: int, calibration: Path | None, **face: Any) -> dict[str, Any]:
-    from dichte.models.thermal.flir import ThermalFormatError
+    from dichte.models.errors import ThermalFormatError
     from dichte.models.thermal.measure import measure
 
     try:
@@ -119,7 +119,7 @@ def face(
     calibration: CalOpt = None,
 ) -> None:
     """Inner-canthus temperature, the core estimate and the screening decision."""
-    from dichte.models.thermal.measure import parse_numbers
+    from dichte.domain.points import parse_numbers
 
     try:
         x1, y1, x2, y2 = parse_numbers(eyes, 4, "--eyes")

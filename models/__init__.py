@@ -1,2 +1,3 @@
-"""ML models for checkpoints (face, iris, thermometry): manifests, ONNX sessions and
-pre/post-processing. Filled by the checkpoint issues; nothing is downloaded at run time."""
+"""Checkpoint models (faces, thermometry, QR codes in photos; iris not yet): manifests,
+ONNX sessions and pre/post-processing, and the plain results they answer with
+(`results.py`). Nothing is downloaded at run time."""

@@ -16,31 +16,13 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dichte.models.errors import InputError
+from dichte.models.errors import ImageError
 
 __all__ = ["ALLOWED_FORMATS", "ImageError", "decode_image"]
 
 # MPO: multi-picture JPEGs written by many phones; Pillow names them apart from JPEG.
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF")
 _OPEN_FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "TIFF"]  # only these plugins parse input
-_MESSAGES = {
-    "empty": ("The file is empty", "Tệp rỗng"),
-    "not_an_image": ("The file is not an image", "Tệp không phải là ảnh"),
-    "unsupported_format": (
-        "Unsupported image format (use JPEG, PNG, WebP, BMP or TIFF)",
-        "Định dạng ảnh không được hỗ trợ (dùng JPEG, PNG, WebP, BMP hoặc TIFF)",
-    ),
-    "empty_image": ("The image has no pixels", "Ảnh không có điểm ảnh nào"),
-    "too_large": ("The image is too large", "Ảnh quá lớn"),
-    "truncated": ("The image is truncated or corrupt", "Ảnh bị cắt cụt hoặc bị hỏng"),
-}
-
-
-class ImageError(InputError):
-    """A photo we refuse: stable `code`, messages in English and Vietnamese."""
-
-    MESSAGES = _MESSAGES
-    DEFAULT = ("Invalid image", "Ảnh không hợp lệ")
 
 
 def _sniff_format(prefix: bytes) -> str | None:

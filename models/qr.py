@@ -17,23 +17,15 @@ The remaining misses are codes printed on creased fabric (qrcode-4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import zxingcpp
 
+from dichte.models.results import QrCode
+
 __all__ = ["UPSCALE_MAX_SIDE", "QrCode", "decode_qr"]
 
 UPSCALE_MAX_SIDE = 640  # pass 3 only for frames this small: 4× the pixels stays cheap
-
-
-@dataclass(frozen=True)
-class QrCode:
-    text: str
-    # top-left, top-right, bottom-right, bottom-left of the symbol (as the code reads),
-    # in pixels of the image given to decode_qr
-    points: list[tuple[float, float]]
 
 
 def _read(grey: np.ndarray, binarizer: zxingcpp.Binarizer, scale: float) -> list[QrCode]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -24,8 +24,10 @@ from pydantic import BaseModel, Field
 from dichte.domain.errors import DomainError, FieldError
 from dichte.domain.templates import Template
 from dichte.models.errors import InputError
-from dichte.models.faces.pipeline import SeenFace, Sight
-from dichte.services.gallery import Match
+from dichte.models.results import SeenFace, Sight
+
+if TYPE_CHECKING:  # the gallery's search loads ONNX Runtime: API replicas never need it
+    from dichte.services.gallery import Match
 
 Photo = bytes | np.ndarray  # an encoded upload, or a decoded BGR frame (a camera's)
 

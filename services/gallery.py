@@ -11,7 +11,6 @@ from typing import cast
 import numpy as np
 
 from dichte.domain.templates import Template, normalised
-from dichte.models.faces.search import EmbeddingMatrix
 from dichte.store.gallery import TemplateStore
 
 Match = tuple[str, float]  # person id, cosine similarity
@@ -24,6 +23,10 @@ def shard_of(person_id: str, shards: int) -> int:
 
 class Gallery:
     def __init__(self, templates: TemplateStore, retention_s: int) -> None:
+        # The search builds ONNX graphs: imported where a gallery lives (its shard
+        # actor), not in every process that imports this module for `shard_of`/`Match`.
+        from dichte.models.faces.search import EmbeddingMatrix
+
         self._templates = templates
         self._retention_s = retention_s
         self._matrix = EmbeddingMatrix()

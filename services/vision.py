@@ -11,11 +11,11 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from dichte.domain.errors import DomainError
+from dichte.domain.points import parse_numbers as numbers
 from dichte.domain.settings import Settings
 from dichte.domain.tokens import QR_PREFIX
 from dichte.models.errors import InputError
-from dichte.models.qr import QrCode
-from dichte.models.thermal.measure import parse_numbers as numbers
+from dichte.models.results import QrCode
 from dichte.models.thermal.policy import ScreeningPolicy
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import InferenceBusy, refused_input

@@ -19,8 +19,7 @@ import ray
 from ray import exceptions as ray_errors
 from ray.serve.exceptions import BackPressureError
 
-from dichte.models.faces.pipeline import Sight
-from dichte.models.qr import QrCode
+from dichte.models.results import QrCode, Sight
 from dichte.services.faces import InferenceBusy, Photo
 from dichte.services.vision import ThermalRequest
 

@@ -20,12 +20,6 @@ from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.serving.composition import build_services
-from dichte.serving.inference import (
-    FaceDetectorDeployment,
-    FaceEmbedderDeployment,
-    QrReaderDeployment,
-    ThermalMeterDeployment,
-)
 from dichte.serving.inference_pool import InferencePool, VisionPool
 from dichte.store.epi import EpiStore
 
@@ -107,6 +101,15 @@ def bind_ingress(
 ) -> Application:
     """The application: the API ingress bound to the inference deployments.
     `deployment_options` maps deployment names to their Serve options."""
+    # Imported here, not at the top: the ingress replicas import this module, and must
+    # not load the models' libraries they never run (tests/test_layers.py checks it).
+    from dichte.serving.inference import (
+        FaceDetectorDeployment,
+        FaceEmbedderDeployment,
+        QrReaderDeployment,
+        ThermalMeterDeployment,
+    )
+
     options = deployment_options or {}
     workers = settings.for_workers()
 

@@ -83,3 +83,20 @@ def test_actors_holds_ray_actors_only() -> None:
         if path.name != "__init__.py" and "@ray.remote" not in path.read_text()
     ]
     assert plain == []
+
+
+def test_the_api_process_loads_no_model_library() -> None:
+    """An API replica hands photos and thermal files to the inference deployments and
+    only reads their answers: it never loads ONNX Runtime, OpenCV or zxing-cpp."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, dichte.api.app, dichte.serving.composition, dichte.serving.ingress;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'onnxruntime', 'onnx', 'cv2', 'zxingcpp'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -7,7 +7,6 @@ Images are BGR uint8 (OpenCV's order); grey and BGRA inputs are converted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dichte.models.faces.onnx_prep import Manifest, load_manifest, prepare_model
 from dichte.models.faces.runtime import CUDA, default_providers, make_session
+from dichte.models.results import Face, Quality, SeenFace, Sight
 
 SFACE_THRESHOLD = 0.363  # OpenCV Zoo's published cosine threshold for SFace
 EMBEDDING_DIM = 128
@@ -32,23 +32,6 @@ ARCFACE_TEMPLATE = np.array(
     dtype=np.float32,
 )
 STRIDES = (8, 16, 32)
-
-
-@dataclass(frozen=True)
-class Face:
-    box: tuple[float, float, float, float]  # x, y, w, h in the input image's pixels
-    landmarks: np.ndarray  # (5, 2) float32: r eye, l eye, nose, r mouth, l mouth
-    score: float
-
-
-@dataclass(frozen=True)
-class Quality:
-    eye_distance_px: float
-    sharpness: float  # variance of the Laplacian of the aligned grey crop
-    roll_deg: float
-    yaw: float  # nose offset from the eye midpoint along the eye line, in eye distances
-    ok: bool
-    reasons: tuple[str, ...]
 
 
 class _Params(BaseModel):
@@ -297,22 +280,6 @@ def quality(
     if abs(yaw) > params.max_abs_yaw:
         reasons.append(f"head turned (yaw {yaw:+.2f})")
     return Quality(dist, sharp, roll, yaw, not reasons, tuple(reasons))
-
-
-@dataclass(frozen=True)
-class SeenFace:
-    face: Face
-    quality: Quality
-    crop: np.ndarray  # aligned 112×112: what the quality was judged on and what is embedded
-
-
-@dataclass(frozen=True)
-class Sight:
-    """What the detector saw in one photo: its size and every face, largest first."""
-
-    width: int
-    height: int
-    faces: list[SeenFace]
 
 
 def look(

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from dichte.models.errors import InputError
+from dichte.models.errors import ThermalFormatError
 from dichte.models.thermal.radiometry import KELVIN, ObjectParams, Planck
 
 MAX_DIM = 8192  # widest thermal sensors are ~1280 px; anything bigger is an attack or junk
@@ -38,57 +38,6 @@ _REC_CAMERA = 0x20
 _HEADER = 0x40
 _ENTRY = 0x20
 _MAX_RECORDS = 4096
-
-_MESSAGES: dict[str, tuple[str, str]] = {
-    "empty": ("The file is empty", "Tệp rỗng, không có dữ liệu"),
-    "truncated": ("The file is truncated", "Tệp bị cắt cụt, không đầy đủ"),
-    "no_thermal_data": (
-        "No radiometric thermal data in the file",
-        "Không tìm thấy dữ liệu nhiệt bức xạ trong tệp",
-    ),
-    "bad_dimensions": ("Image dimensions are invalid", "Kích thước ảnh không hợp lệ"),
-    "bad_size": (
-        "Data size does not match the declared image size",
-        "Kích thước dữ liệu không khớp với kích thước ảnh đã khai báo",
-    ),
-    "unsupported_format": (
-        "Unsupported thermal image format",
-        "Định dạng ảnh nhiệt không được hỗ trợ",
-    ),
-    "unsupported_dtype": (
-        "Unsupported pixel data type",
-        "Kiểu dữ liệu điểm ảnh không được hỗ trợ",
-    ),
-    "corrupt": ("The file is damaged and cannot be decoded", "Tệp bị hỏng, không giải mã được"),
-    "not_finite": (
-        "The data contains NaN or infinite values",
-        "Dữ liệu chứa giá trị NaN hoặc vô cực",
-    ),
-    "out_of_range": (
-        "Temperatures are outside the physical range (-100 °C to 1000 °C)",
-        "Nhiệt độ nằm ngoài khoảng vật lý cho phép (-100 °C đến 1000 °C)",
-    ),
-    "bad_metadata": (
-        "The camera parameters stored in the file are invalid",
-        "Thông số máy ảnh lưu trong tệp không hợp lệ",
-    ),
-    "bad_calibration": ("Invalid calibration parameters", "Thông số hiệu chuẩn không hợp lệ"),
-    "missing_calibration": (
-        "Raw sensor counts need the camera's Planck calibration constants",
-        "Giá trị thô của cảm biến cần các hằng số hiệu chuẩn Planck của máy ảnh",
-    ),
-    "frame_out_of_range": (
-        "The requested frame does not exist",
-        "Khung hình được yêu cầu không tồn tại",
-    ),
-}
-
-
-class ThermalFormatError(InputError):
-    """A thermal file we refuse: stable `code`, human message in English and Vietnamese."""
-
-    MESSAGES = _MESSAGES
-    DEFAULT = ("Invalid thermal data", "Dữ liệu nhiệt không hợp lệ")
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from typing import IO, Any
 import numpy as np
 import numpy.lib.format as npformat
 
+from dichte.models.errors import ThermalFormatError
 from dichte.models.thermal import flir
-from dichte.models.thermal.flir import MAX_DIM, ThermalFormatError
+from dichte.models.thermal.flir import MAX_DIM
 from dichte.models.thermal.radiometry import KELVIN, ObjectParams, Planck, raw_to_celsius
 
 __all__ = [

@@ -24,17 +24,6 @@ def frame_summary(img: ThermalImage) -> dict[str, Any]:
     }
 
 
-def parse_numbers(text: str, count: int, what: str) -> tuple[float, ...]:
-    """'x1,y1,x2,y2' → floats; ValueError naming `what` otherwise."""
-    try:
-        values = tuple(float(v) for v in text.replace(" ", "").split(","))
-    except ValueError:
-        values = ()
-    if len(values) != count or not all(np.isfinite(values)):
-        raise ValueError(f"{what} must be {count} comma-separated numbers, got {text!r}")
-    return values
-
-
 def eyes_from_face_box(box: tuple[float, float, float, float]) -> tuple[Point, Point]:
     """Eye centres at the usual proportions of a detector's face box (x, y, w, h): a
     fallback when only a box is known; landmarks are better."""

@@ -1,0 +1,50 @@
+"""What the models answer, as plain data (numpy only). A process that only receives
+these (an API replica, from the inference deployments) loads none of the models'
+libraries (ONNX Runtime, OpenCV, zxing-cpp) to read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[float, float, float, float]  # x, y, w, h in the input image's pixels
+    landmarks: np.ndarray  # (5, 2) float32: r eye, l eye, nose, r mouth, l mouth
+    score: float
+
+
+@dataclass(frozen=True)
+class Quality:
+    eye_distance_px: float
+    sharpness: float  # variance of the Laplacian of the aligned grey crop
+    roll_deg: float
+    yaw: float  # nose offset from the eye midpoint along the eye line, in eye distances
+    ok: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SeenFace:
+    face: Face
+    quality: Quality
+    crop: np.ndarray  # aligned 112×112: what the quality was judged on and what is embedded
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What the detector saw in one photo: its size and every face, largest first."""
+
+    width: int
+    height: int
+    faces: list[SeenFace]
+
+
+@dataclass(frozen=True)
+class QrCode:
+    text: str
+    # top-left, top-right, bottom-right, bottom-left of the symbol (as the code reads),
+    # in pixels of the image given to decode_qr
+    points: list[tuple[float, float]]
