@@ -52,6 +52,10 @@ class GalleryShard:
         await self._ensure_loaded()
         return await self._gallery.search(queries, k)
 
+    async def enrolled(self, person_ids: list[str]) -> set[str]:
+        await self._ensure_loaded()
+        return self._gallery.enrolled(person_ids)
+
 
 class ShardedGallery:
     """What the API and the checkpoints use: the shards behind one search."""
@@ -84,3 +88,13 @@ class ShardedGallery:
             candidates = [m for part in parts for m in part[i]]
             merged.append(sorted(candidates, key=lambda m: -m[1])[:k])
         return merged
+
+    async def enrolled(self, person_ids: list[str]) -> set[str]:
+        """Which of these persons have a template in force (asked of their shards)."""
+        by_shard: dict[int, list[str]] = {}
+        for p in person_ids:
+            by_shard.setdefault(shard_of(p, len(self._shards)), []).append(p)
+        parts = await asyncio.gather(
+            *(self._shards[i].enrolled.remote(ids) for i, ids in by_shard.items())
+        )
+        return set().union(*parts) if parts else set()

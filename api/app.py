@@ -13,11 +13,21 @@ from pydantic import BaseModel
 from dichte.api.deps import AllServices, Services
 from dichte.api.errors import BodySizeLimit, install_error_handlers
 from dichte.api.metrics import RequestTiming
-from dichte.api.routes import admin_units, cases, checkins, declarations, faces, qr, thermal, venues
+from dichte.api.routes import (
+    admin_units,
+    cases,
+    checkins,
+    checkpoints,
+    declarations,
+    faces,
+    qr,
+    thermal,
+    venues,
+)
 from dichte.domain.settings import Settings
 
 API_PREFIX = "/api/v1"
-UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode")
+UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode", "screenings")
 
 
 class Health(BaseModel):
@@ -59,7 +69,17 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     app.add_middleware(RequestTiming, metrics=services.metrics)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (declarations, qr, admin_units, venues, checkins, cases, thermal, faces):
+    for module in (
+        declarations,
+        qr,
+        admin_units,
+        venues,
+        checkins,
+        cases,
+        thermal,
+        faces,
+        checkpoints,
+    ):
         v1.include_router(module.router)
     v1.add_api_route("/healthz", _health, **_HEALTH_DOC)  # type: ignore[arg-type]
     app.include_router(v1)

@@ -13,8 +13,10 @@ from dichte.domain.errors import DomainError
 from dichte.domain.tokens import StaffClaims, verify_staff
 from dichte.services.cases import CaseService
 from dichte.services.checkins import CheckinService
+from dichte.services.checkpoints import CheckpointService
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import FaceService
+from dichte.services.screening import ScreeningService
 from dichte.services.venues import VenueService
 from dichte.services.vision import VisionService
 
@@ -28,10 +30,12 @@ class Services:
     checkins: CheckinService
     cases: CaseService
     vision: VisionService
+    checkpoints: CheckpointService
     public_key: Ed25519PublicKey
     metrics: ApiMetrics
     trust_forwarded_for: bool = False
     faces: FaceService | None = None  # None: face recognition not deployed here
+    screenings: ScreeningService | None = None  # None: no inference here (standalone)
 
 
 async def _services(request: Request) -> Services:
@@ -63,6 +67,16 @@ async def _vision(s: AllServices) -> VisionService:
     return s.vision
 
 
+async def _checkpoints(s: AllServices) -> CheckpointService:
+    return s.checkpoints
+
+
+async def _screenings(s: AllServices) -> ScreeningService:
+    if s.screenings is None:
+        raise DomainError.of("request", "faces_unavailable")
+    return s.screenings
+
+
 async def _faces(s: AllServices) -> FaceService:
     if s.faces is None:
         raise DomainError.of("request", "faces_unavailable")
@@ -75,6 +89,18 @@ Checkins = Annotated[CheckinService, Depends(_checkins)]
 Cases = Annotated[CaseService, Depends(_cases)]
 Vision = Annotated[VisionService, Depends(_vision)]
 Faces = Annotated[FaceService, Depends(_faces)]
+Checkpoints = Annotated[CheckpointService, Depends(_checkpoints)]
+Screenings = Annotated[ScreeningService, Depends(_screenings)]
+
+
+async def bearer_staff(s: Services, authorization: str | None) -> StaffClaims:
+    """The staff member an `Authorization: Bearer …` value names; 401 otherwise."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise DomainError.of("Authorization", "unauthorized")
+    try:
+        return verify_staff(s.public_key, authorization[len("Bearer ") :])
+    except DomainError as e:
+        raise DomainError(e.errors, status=401) from None
 
 
 async def _staff(
@@ -83,12 +109,7 @@ async def _staff(
         str | None, Header(description="Bearer <staff token> (`dichte token`)")
     ] = None,
 ) -> StaffClaims:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise DomainError.of("Authorization", "unauthorized")
-    try:
-        return verify_staff(s.public_key, authorization[len("Bearer ") :])
-    except DomainError as e:
-        raise DomainError(e.errors, status=401) from None
+    return await bearer_staff(s, authorization)
 
 
 async def _optional_staff(

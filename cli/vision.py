@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -38,37 +38,6 @@ def _image(path: Path) -> np.ndarray:
         raise typer.Exit(2) from None
 
 
-class LocalInference:
-    """The face models in this process (no Ray, no batching across callers): what the
-    deployments run, for one machine's command line."""
-
-    def __init__(self, cache_dir: Path, max_pixels: int, threads: int = 1) -> None:
-        from dichte.models.faces.pipeline import (
-            DetectorParams,
-            EmbedderParams,
-            FaceDetector,
-            FaceEmbedder,
-        )
-
-        self._detector = FaceDetector(DetectorParams(threads=threads, cache_dir=cache_dir))
-        self._embedder = FaceEmbedder(EmbedderParams(threads=threads, cache_dir=cache_dir))
-        self._max_pixels = max_pixels
-
-    async def see(self, photo: bytes | np.ndarray) -> Any:
-        from dichte.models.faces.pipeline import look
-        from dichte.models.images import decode_image
-
-        image = (
-            decode_image(photo, max_pixels=self._max_pixels) if isinstance(photo, bytes) else photo
-        )
-        return look(image, await asyncio.to_thread(self._detector.run, image))
-
-    async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        if not crops:
-            return np.zeros((0, 128), np.float32)
-        return await asyncio.to_thread(self._embedder.run, np.stack(crops))
-
-
 @faces.command()
 def verify(
     image_a: Path,
@@ -82,6 +51,7 @@ def verify(
     from dichte.domain.errors import DomainError
     from dichte.domain.settings import Settings
     from dichte.services.faces import FaceService
+    from dichte.serving.local import LocalInference
 
     s = Settings()
     service = FaceService(

@@ -155,6 +155,44 @@ MESSAGES: dict[str, Bilingual] = {
         "Ngày này không thuộc lịch theo dõi của người này.",
         "This date is not in the contact's follow-up schedule.",
     ),
+    # checkpoints and cameras
+    "camera_id_taken": ("Mã camera đã được dùng.", "This camera id is already used."),
+    "lane_unknown": (
+        "Chốt chỉ có {lanes} làn.",
+        "The checkpoint has {lanes} lanes.",
+    ),
+    "source_invalid": (
+        "Nguồn hình không hợp lệ ({detail}); dùng rtsp://, http(s)://, file:// hoặc sim://.",
+        "Not a usable stream source ({detail}); use rtsp://, http(s)://, file:// or sim://.",
+    ),
+    "pair_unknown": (
+        "Camera nhiệt phải ghép với một camera thường của chốt.",
+        "A thermal camera must name a visible camera of this checkpoint.",
+    ),
+    "pair_other_lane": (
+        "Camera nhiệt và camera thường ghép đôi phải cùng làn.",
+        "A thermal camera and its visible camera must watch the same lane.",
+    ),
+    "homography_invalid": (
+        "Cần ma trận 3×3 khả nghịch ánh xạ điểm ảnh thường sang điểm ảnh nhiệt.",
+        "Give an invertible 3×3 matrix mapping visible pixels to thermal pixels.",
+    ),
+    "thermal_fields_on_other_camera": (
+        "Chỉ camera nhiệt mới có pair_of, homography và blackbody.",
+        "Only a thermal camera has pair_of, homography and blackbody.",
+    ),
+    "one_visible_camera_per_lane": (
+        "Mỗi làn một camera thường (làn {lane}).",
+        "One visible camera per lane (lane {lane}).",
+    ),
+    "no_face_in_frames": (
+        "Không thấy khuôn mặt nào trong các khung hình.",
+        "No face in the frames sent.",
+    ),
+    "thermal_frames_mismatch": (
+        "Số khung hình nhiệt phải bằng số khung hình thường.",
+        "Send as many thermal frames as visible frames, in the same order.",
+    ),
     # faces, photos, thermal
     "faces_unavailable": (
         "Dịch vụ nhận diện khuôn mặt chưa chạy.",
@@ -219,6 +257,8 @@ THINGS: dict[str, Bilingual] = {
     "quarantine_order": ("lệnh cách ly", "quarantine order"),
     "province": ("tỉnh/thành phố", "province"),
     "page": ("trang", "page"),
+    "checkpoint": ("chốt kiểm soát", "checkpoint"),
+    "camera": ("camera", "camera"),
 }
 
 

@@ -154,6 +154,28 @@ class Settings(BaseSettings):
         description="Cosine similarity at or above which two faces are the same person "
         "(SFace's published threshold)",
     )
+    checkpoints_config: Path = Field(
+        Path("cluster/checkpoints.yaml"),
+        description="Checkpoints and cameras loaded at start when the store has none of "
+        "that id (changes made through the API are kept)",
+    )
+    simulated_checkpoint: bool = Field(
+        True,
+        description="When no camera is configured anywhere, start a simulated two-lane "
+        "checkpoint (sim:// cameras), so a fresh `make run` shows screenings",
+    )
+    sim_faces_dir: Path | None = Field(
+        None,
+        description="Labelled face photos the simulator composites into its scenes (e.g. "
+        "../shared/data/faces); unset: synthetic faces, which the face detector cannot see",
+    )
+    camera_frames_queued: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Frames a camera keeps waiting for inference; beyond, the oldest is "
+        "dropped and counted (traffic must not wait on a backlog of stale frames)",
+    )
     fever_threshold_c: float = Field(
         37.5, ge=36.5, le=39.0, description="Core temperature that counts as fever (°C)"
     )

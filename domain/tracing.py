@@ -20,6 +20,10 @@ DAY = 86_400
 # venue query must look, and a "stay" of more than a day is a forgotten check-out.
 MAX_STAY_S = 24 * HOUR
 VEHICLE_WINDOW_S = 10 * MINUTE
+# A checkpoint camera reads no plate: people seen in the same lane within a minute of
+# each other are taken to share the vehicle (a passage's plate is then LANE_PREFIX + n).
+CAMERA_VEHICLE_WINDOW_S = MINUTE
+LANE_PREFIX = "@lane"
 
 
 class OutbreakSettings(BaseModel):
@@ -56,12 +60,27 @@ class Stay:
 
 @dataclass(frozen=True)
 class Passage:
-    """A person recorded at a checkpoint in a vehicle (from a declaration or a screening)."""
+    """A person recorded at a checkpoint in a vehicle: from a declaration (its plate) or
+    from a camera's screening (its lane, as `lane_plate(n)`)."""
 
     person: str
     checkpoint: str
     plate: str
     at: int
+
+
+def lane_plate(lane: int) -> str:
+    """What a camera passage carries instead of a plate."""
+    return f"{LANE_PREFIX}{lane}"
+
+
+def _vehicle(p: Passage) -> tuple[str, int] | None:
+    """The vehicle a passage was in, and how close in time another passage of the same
+    vehicle is; None for a passage in no vehicle (a plate left empty: on foot)."""
+    if p.plate.startswith(LANE_PREFIX):
+        return p.plate, CAMERA_VEHICLE_WINDOW_S
+    plate = "".join(ch for ch in p.plate.upper() if ch.isalnum())
+    return (plate, VEHICLE_WINDOW_S) if plate else None
 
 
 @dataclass(frozen=True)
@@ -153,18 +172,22 @@ def vehicle_contacts(
     window: tuple[int, int],
     exclude: set[str],
 ) -> dict[str, Contact]:
-    """People recorded at the same checkpoint in the same vehicle within 10 minutes of a
-    passage of the case inside its infectious window."""
+    """People recorded at the same checkpoint in the same vehicle as a passage of the
+    case inside its infectious window: the same plate within 10 minutes, or, seen by a
+    camera, the same lane within a minute."""
     found: dict[str, Contact] = {}
-    mine = [p for p in case_passages if window[0] <= p.at < window[1]]
+    mine = [(p, _vehicle(p)) for p in case_passages if window[0] <= p.at < window[1]]
     for other in nearby:
         if other.person in exclude:
             continue
-        for p in mine:
+        theirs = _vehicle(other)
+        for p, vehicle in mine:
             if (
-                other.checkpoint == p.checkpoint
-                and _plate(other.plate) == _plate(p.plate)
-                and abs(other.at - p.at) <= VEHICLE_WINDOW_S
+                vehicle is not None
+                and other.checkpoint == p.checkpoint
+                and theirs is not None
+                and theirs[0] == vehicle[0]
+                and abs(other.at - p.at) <= vehicle[1]
             ):
                 _add(
                     found,
@@ -172,10 +195,6 @@ def vehicle_contacts(
                     Exposure("checkpoint_vehicle", max(p.at, other.at), p.checkpoint, p.person),
                 )
     return found
-
-
-def _plate(plate: str) -> str:
-    return "".join(ch for ch in plate.upper() if ch.isalnum())
 
 
 def f2_source_stays(

@@ -48,3 +48,14 @@ class QrCode:
     # top-left, top-right, bottom-right, bottom-left of the symbol (as the code reads),
     # in pixels of the image given to decode_qr
     points: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One moment of a camera pair: the visible picture and, where the pair has one,
+    the radiometric thermal frame in °C."""
+
+    index: int
+    at: float  # unix seconds
+    visible: np.ndarray  # BGR uint8
+    thermal_c: np.ndarray | None = None  # °C float32, same moment, thermal pixels

@@ -63,6 +63,11 @@ class Gallery:
         self._expires.pop(person_id, None)
         return removed
 
+    def enrolled(self, person_ids: list[str], now: int | None = None) -> set[str]:
+        """Which of these persons have a template in force here."""
+        now = int(time.time()) if now is None else now
+        return {p for p in person_ids if self._expires.get(p, 0) > now}
+
     def _purge_expired(self, now: int) -> None:
         gone = [p for p, exp in self._expires.items() if exp <= now]
         if gone:

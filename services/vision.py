@@ -17,6 +17,7 @@ from dichte.domain.tokens import QR_PREFIX
 from dichte.models.errors import InputError
 from dichte.models.results import QrCode
 from dichte.models.thermal.policy import ScreeningPolicy
+from dichte.models.thermal.screening import Screening
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import InferenceBusy, refused_input
 
@@ -36,8 +37,21 @@ class ThermalRequest:
 
 
 class Vision(Protocol):
+    """The client of the thermal and QR deployments."""
+
     async def measure(self, data: bytes, request: ThermalRequest) -> dict[str, Any]: ...
-    async def read_qr(self, photo: bytes) -> list[QrCode]: ...
+    async def read_qr(self, photo: bytes) -> list[QrCode]: ...  # bytes or a decoded frame
+
+    async def read_passage(
+        self,
+        frames: list[tuple[str, bytes]],
+        homography: list[list[float]],
+        faces: list[tuple[Point, Point, Point] | None],
+        blackbody: tuple[tuple[int, int, int, int], float] | None,
+        ats: list[float],
+    ) -> list[Screening | None]:
+        """A pushed passage's radiometric frames → the reading at each face's canthus."""
+        ...
 
 
 class ThermalMeasurement(BaseModel):

@@ -4,8 +4,6 @@ standalone app: plain stores and no inference)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dichte.api.deps import Services
@@ -13,10 +11,13 @@ from dichte.api.metrics import ApiMetrics, NoMetrics
 from dichte.domain.settings import Settings
 from dichte.services.cases import CaseService
 from dichte.services.checkins import CheckinService
-from dichte.services.declarations import DeclarationGateway, DeclarationService
+from dichte.services.checkpoints import CheckpointService
+from dichte.services.declarations import DeclarationGateway
 from dichte.services.faces import FaceService, GalleryClient, Inference
 from dichte.services.venues import VenueService
 from dichte.services.vision import Vision, VisionService
+from dichte.services.wiring import declaration_service, screening_service
+from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
 
 
@@ -34,12 +35,7 @@ def build_services(
     """The services one process serves the API with. Without `inference` the face routes
     answer 503 faces_unavailable; without `vision`, thermal and QR photos 503."""
     metrics = metrics or NoMetrics()
-    declarations_service = DeclarationService(
-        declarations_gateway,
-        signing_key,
-        timedelta(hours=settings.qr_token_ttl_hours),
-        on_outcome=metrics.declaration,
-    )
+    declarations_service = declaration_service(settings, declarations_gateway, signing_key, metrics)
     venue_service = VenueService(
         epi_store, signing_key, settings.base_url(), settings.venue_registrations_per_hour
     )
@@ -49,6 +45,18 @@ def build_services(
         checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
         cases=CaseService(epi_store, declarations_service, settings.outbreak),
         vision=VisionService(vision, declarations_service),
+        checkpoints=CheckpointService(CheckpointStore.of(settings)),
+        screenings=(
+            screening_service(
+                settings,
+                inference=inference,
+                gallery=gallery,
+                declarations=declarations_service,
+                vision=vision,
+            )
+            if inference is not None and gallery is not None
+            else None
+        ),
         public_key=signing_key.public_key(),
         metrics=metrics,
         trust_forwarded_for=settings.trust_forwarded_for,

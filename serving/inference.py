@@ -37,7 +37,11 @@ from dichte.models.faces.pipeline import (
 )
 from dichte.models.images import decode_image
 from dichte.models.qr import QrCode, decode_qr
+from dichte.models.thermal.blackbody import BlackbodyConfig, BlackbodyReference
+from dichte.models.thermal.canthus import Point, to_thermal
+from dichte.models.thermal.formats import read_thermal
 from dichte.models.thermal.measure import measure
+from dichte.models.thermal.screening import Screening, screen_face
 from dichte.services.vision import ThermalRequest, screening_policy
 
 BATCH_BOUNDARIES = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
@@ -141,6 +145,43 @@ class ThermalMeterDeployment:
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self._policy = screening_policy(Settings(**settings))
+
+    async def read_passage(
+        self,
+        frames: list[tuple[str, bytes]],
+        homography: list[list[float]],
+        faces: list[tuple[Point, Point, Point] | None],
+        blackbody: tuple[tuple[int, int, int, int], float] | None,
+        ats: list[float],
+    ) -> list[Screening | None]:
+        """One passage's radiometric frames (a device's push), in time order: for each,
+        the reading at the canthus of the face given (eyes and nose in visible pixels,
+        mapped by the checkpoint's homography), corrected by the blackbody."""
+        reference = (
+            BlackbodyReference(BlackbodyConfig(roi=blackbody[0], set_point_c=blackbody[1]))
+            if blackbody
+            else None
+        )
+        readings: list[Screening | None] = []
+        for (name, data), face, at in zip(frames, faces, ats, strict=True):
+            celsius = read_thermal(data, name=name).celsius
+            correction = reference.update(celsius, at) if reference else None
+            if face is None:
+                readings.append(None)
+                continue
+            eye_a, eye_b, nose = to_thermal(np.asarray(homography), list(face))
+            readings.append(
+                screen_face(
+                    celsius,
+                    eye_a,
+                    eye_b,
+                    nose=nose,
+                    ambient_c=float(np.median(celsius)),
+                    reference=correction,
+                    policy=self._policy,
+                )
+            )
+        return readings
 
     async def measure(self, data: bytes | ray.ObjectRef, request: ThermalRequest) -> dict[str, Any]:
         return measure(

@@ -20,8 +20,9 @@ from ray import exceptions as ray_errors
 from ray.serve.exceptions import BackPressureError
 
 from dichte.models.results import QrCode, Sight
+from dichte.models.thermal.screening import Screening
 from dichte.services.faces import InferenceBusy, Photo
-from dichte.services.vision import ThermalRequest
+from dichte.services.vision import Point, ThermalRequest
 
 T = TypeVar("T")
 
@@ -131,8 +132,23 @@ class VisionPool(BoundedClient):
             )
             return result
 
-    async def read_qr(self, photo: bytes) -> list[QrCode]:
+    async def read_qr(self, photo: Photo | ray.ObjectRef) -> list[QrCode]:
         ref = _ref(photo)
         async with self._slot():
             codes: list[QrCode] = await self._call(lambda: self._qr.read.remote(ref))
             return codes
+
+    async def read_passage(
+        self,
+        frames: list[tuple[str, bytes]],
+        homography: list[list[float]],
+        faces: list[tuple[Point, Point, Point] | None],
+        blackbody: tuple[tuple[int, int, int, int], float] | None,
+        ats: list[float],
+    ) -> list[Screening | None]:
+        ref = ray.put(frames)
+        async with self._slot():
+            readings: list[Screening | None] = await self._call(
+                lambda: self._thermal.read_passage.remote(ref, homography, faces, blackbody, ats)
+            )
+            return readings

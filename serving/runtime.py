@@ -5,6 +5,7 @@ SIGTERM, leaving nothing running."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -18,7 +19,9 @@ import yaml
 
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
+from dichte.services.checkpoints import load_checkpoints, simulated_checkpoint
 from dichte.serving.embedded_redis import EmbeddedRedis
+from dichte.store.checkpoints import CheckpointStore
 
 APP_NAME = "dichte"
 
@@ -49,6 +52,7 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
             settings = settings.model_copy(update={"redis_url": redis.start()})
             stack.callback(redis.stop)
         load_signing_key(settings)  # create the development key once, before any replica
+        asyncio.run(seed_checkpoints(settings))  # before the API answers: it serves them
         if settings.fast_ingress:
             _enable_fast_ingress()
 
@@ -78,7 +82,42 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
             name=APP_NAME,
             route_prefix="/",
         )
+        if settings.ray_address:  # a shared cluster: our camera streams go with the app
+            stack.callback(_stop_cameras)
         yield settings
+
+
+async def seed_checkpoints(settings: Settings) -> list[str]:
+    """The shipped checkpoints (cluster/checkpoints.yaml) where the store has none of
+    their id (what staff changed is kept), and, when no camera is configured anywhere,
+    the simulated two-lane checkpoint. Returns the ids added."""
+    store = CheckpointStore.of(settings)
+    added = []
+    try:
+        path = settings.checkpoints_config
+        for config in load_checkpoints(path) if path.exists() else []:
+            if await store.add_if_absent(config):
+                added.append(config.id)
+        _, configs = await store.all()
+        if settings.simulated_checkpoint and not any(c.cameras for c in configs):
+            demo = simulated_checkpoint()
+            if await store.add_if_absent(demo):
+                added.append(demo.id)
+    finally:
+        await store.close()
+    return added
+
+
+def _stop_cameras() -> None:
+    import ray
+
+    from dichte.actors.camera_stream import NAMESPACE
+    from dichte.actors.checkpoints import SUPERVISOR_NAME
+
+    with contextlib.suppress(Exception):
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
+        ray.get(supervisor.shutdown.remote(), timeout=30)
+        ray.kill(supervisor, no_restart=True)
 
 
 def supervise(command: list[str]) -> int:

@@ -93,6 +93,26 @@ class Keys:
         """Every quarantine order id, scored by when it ends (retention)."""
         return self._k("quarantine", "by_end")
 
+    # checkpoints: configuration (JSON per checkpoint, a version counter so camera
+    # supervisors see changes) and screening events (a stream per checkpoint)
+    def checkpoint(self, checkpoint_id: str) -> str:
+        return self._k("cp", "config", checkpoint_id)
+
+    def checkpoints(self) -> str:
+        return self._k("cp", "configs")
+
+    def checkpoints_version(self) -> str:
+        return self._k("cp", "configs", "version")
+
+    def screening_events(self, checkpoint_id: str) -> str:
+        return self._k("cp", "events", checkpoint_id)
+
+    def screening_event(self, event_id: str) -> str:
+        return self._k("cp", "event", event_id)
+
+    def screenings_by_day(self) -> str:
+        return self._k("stats", "screenings_by_day")
+
     # face templates (sealed, AES-GCM), one per person, expiring with the retention
     def face_template(self, person_id: str) -> str:
         return self._k("face", person_id)

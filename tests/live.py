@@ -67,6 +67,8 @@ def live_server(data_dir: Path) -> Iterator[LiveServer]:
         DICHTE_HTTP_PORT=str(port),
         DICHTE_METRICS_PORT=str(metrics_port),
         DICHTE_VENUE_REGISTRATIONS_PER_HOUR="5",
+        # The tests bring their own checkpoints; a simulated one would load every test.
+        DICHTE_SIMULATED_CHECKPOINT="false",
         # HAProxy's own stats ports are fixed by default: two servers would collide.
         RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
         RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),

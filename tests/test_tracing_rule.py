@@ -4,7 +4,7 @@ reading of the rule over small random populations."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +19,7 @@ from dichte.domain.tracing import (
     Query,
     Stay,
     TraceResult,
+    lane_plate,
     trace,
 )
 
@@ -178,6 +179,31 @@ def test_same_vehicle_at_a_checkpoint_within_ten_minutes_is_f1() -> None:
     result = run([], passages=passages)
     assert set(result.f1) == {"driver"}
     assert result.f1["driver"].exposures[0].kind == "checkpoint_vehicle"
+
+
+def test_a_camera_passage_shares_a_vehicle_with_its_lane_within_a_minute() -> None:
+    """Cameras read no plate: the same lane within a minute is the same vehicle; people
+    on foot (no plate) share no vehicle."""
+    lane1, lane2 = lane_plate(1), lane_plate(2)
+    passages = [
+        Passage("case", "cp-vinh-linh", lane1, at(9)),
+        Passage("passenger", "cp-vinh-linh", lane1, at(9) + 40),
+        Passage("next-car", "cp-vinh-linh", lane1, at(9) + 2 * MINUTE),
+        Passage("other-lane", "cp-vinh-linh", lane2, at(9) + 10),
+        Passage("other-checkpoint", "cp-hai-lang", lane1, at(9)),
+        Passage("walker-case", "cp-lao-bao", "", at(10)),
+        Passage("walker", "cp-lao-bao", "", at(10) + 60),
+    ]
+    result = run([], passages=passages)
+    assert set(result.f1) == {"passenger"}
+    assert result.f1["passenger"].exposures[0].kind == "checkpoint_vehicle"
+    on_foot = run(
+        [],
+        passages=[
+            replace(p, person="case") if p.person == "walker-case" else p for p in passages[5:]
+        ],
+    )
+    assert on_foot.f1 == {}
 
 
 # --- property test against a brute-force reading of the rule ---------------------------

@@ -1,0 +1,169 @@
+"""Road checkpoints: their configuration (staff of the area change it while the system
+runs), their screening events (a resumable list, and a live stream for the lane
+page), and frames pushed by a checkpoint device that cannot stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+
+from dichte.api.deps import AllServices, Checkpoints, Screenings, Staff, bearer_staff
+from dichte.api.errors import documented
+from dichte.domain.checkpoints import CheckpointConfig
+from dichte.domain.screening import ScreeningEvent
+from dichte.services.checkpoints import EventPage
+
+router = APIRouter(tags=["checkpoints"])
+
+Cursor = Annotated[
+    str | None,
+    Query(pattern=r"^\d{1,20}-\d{1,20}$", description="`next` of the previous page"),
+]
+
+
+@router.post(
+    "/checkpoints",
+    status_code=201,
+    response_model=CheckpointConfig,
+    responses={
+        200: {"description": "A new configuration of a checkpoint", "model": CheckpointConfig},
+        **documented(400, 401, 403, 413, 422, 503),
+    },
+)
+async def configure_checkpoint(
+    body: CheckpointConfig, checkpoints: Checkpoints, staff: Staff, response: Response
+) -> CheckpointConfig:
+    """Add a checkpoint, or replace a checkpoint's configuration (cameras and all); its
+    camera streams follow within seconds, without a restart."""
+    config, created = await checkpoints.configure(body, staff)
+    if not created:
+        response.status_code = 200
+    return config
+
+
+@router.get(
+    "/checkpoints/{checkpoint_id}",
+    response_model=CheckpointConfig,
+    responses=documented(401, 403, 404, 422, 503),
+)
+async def read_checkpoint(
+    checkpoint_id: str, checkpoints: Checkpoints, staff: Staff
+) -> CheckpointConfig:
+    return await checkpoints.config(checkpoint_id, staff)
+
+
+@router.delete(
+    "/checkpoints/{checkpoint_id}/cameras/{camera_id}",
+    response_model=CheckpointConfig,
+    responses=documented(401, 403, 404, 422, 503),
+)
+async def remove_camera(
+    checkpoint_id: str, camera_id: str, checkpoints: Checkpoints, staff: Staff
+) -> CheckpointConfig:
+    """Take a camera away (a visible camera's thermal partner goes with it)."""
+    return await checkpoints.remove_camera(checkpoint_id, camera_id, staff)
+
+
+@router.get(
+    "/checkpoints/{checkpoint_id}/events",
+    response_model=EventPage,
+    responses=documented(401, 403, 404, 422, 503),
+)
+async def checkpoint_events(
+    checkpoint_id: str,
+    checkpoints: Checkpoints,
+    staff: Staff,
+    since: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    """Screening events in the order they were stored, after `since`."""
+    return await checkpoints.events(checkpoint_id, since, staff, limit)
+
+
+@router.get(
+    "/checkpoints/{checkpoint_id}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
+        **documented(401, 403, 404, 422, 503),
+    },
+)
+async def checkpoint_stream(
+    checkpoint_id: str,
+    checkpoints: Checkpoints,
+    services: AllServices,
+    request: Request,
+    access_token: Annotated[
+        str | None,
+        Query(description="The staff token, for browsers' EventSource (no headers there)"),
+    ] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", pattern=r"^\d{1,20}-\d{1,20}$")
+    ] = None,
+) -> StreamingResponse:
+    """Each event as it is stored (`id:` is its cursor: a reconnecting client resumes
+    from `Last-Event-ID`), and a comment line every 15 s of quiet."""
+    staff = await bearer_staff(
+        services, authorization or (f"Bearer {access_token}" if access_token else None)
+    )
+    follow = checkpoints.follow(checkpoint_id, last_event_id, staff)
+    first = await anext(follow)  # refusals (404, 403) answer before the stream starts
+
+    async def lines() -> AsyncIterator[str]:
+        item = first
+        while not await request.is_disconnected():
+            if item is None:
+                yield ": quiet\n\n"
+            else:
+                sid, event = item
+                yield f"id: {sid}\nevent: screening\ndata: {event.model_dump_json()}\n\n"
+            item = await anext(follow)
+
+    return StreamingResponse(
+        lines(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.post(
+    "/screenings",
+    status_code=201,
+    response_model=ScreeningEvent,
+    responses={
+        200: {"description": "The same passage again: its event", "model": ScreeningEvent},
+        **documented(400, 401, 403, 404, 413, 422, 503),
+    },
+)
+async def push_screening(
+    screenings: Screenings,
+    checkpoints: Checkpoints,
+    staff: Staff,
+    response: Response,
+    checkpoint_id: Annotated[str, Form(max_length=40)],
+    lane: Annotated[int, Form(ge=1, le=20)],
+    at: Annotated[datetime, Form(description="When the first frame was taken")],
+    visible: Annotated[list[UploadFile], File(description="The passage's visible frames")],
+    thermal: Annotated[
+        list[UploadFile] | None,
+        File(description="Radiometric frames, as many as the visible ones, same order"),
+    ] = None,
+    qr_text: Annotated[str | None, Form(max_length=1000)] = None,
+) -> ScreeningEvent:
+    """One passage from a checkpoint device that cannot stream: the same fusion and rule
+    as the cameras', answered with its event."""
+    config = await checkpoints.config(checkpoint_id, staff)
+    event, created = await screenings.screen_frames(
+        config,
+        lane=lane,
+        at=at,
+        visible=[await f.read() for f in visible],
+        thermal=[(f.filename or "", await f.read()) for f in thermal or []],
+        qr_text=qr_text,
+    )
+    if not created:
+        response.status_code = 200
+    return event

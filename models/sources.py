@@ -1,0 +1,164 @@
+"""Where a checkpoint camera's frames come from: `rtsp://` and `http(s)://` (MJPEG)
+streams and video files through OpenCV, a folder of frames (`file:///…/visible/`, read
+in name order), and the simulator (`sim://?seed=N&people=M`).
+
+A source yields `Frame`s at the configured rate: the visible picture and, where the
+camera pair has one, the radiometric thermal frame in °C. Frame times come from the
+source when it has them (a stream's or a file's position), else start + index / rate.
+Problems are `SourceError`s with a code: `unreachable` (cannot open; worth retrying),
+`ended` (a file or folder is finished; a live stream that stops), `corrupt` (a frame
+that does not decode; skipped by the caller and counted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import cv2
+import numpy as np
+
+from dichte.models.errors import InputError
+from dichte.models.results import Frame
+from dichte.models.thermal.formats import read_thermal
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+THERMAL_SUFFIXES = {".png", ".tif", ".tiff", ".npy", ".npz", ".jpg"}
+
+
+class SourceError(Exception):
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
+def _folder(url: str) -> Path:
+    return Path(unquote(urlparse(url).path))
+
+
+def _frames_in(folder: Path, suffixes: set[str]) -> list[Path]:
+    if not folder.is_dir():
+        raise SourceError("unreachable", f"no folder {folder}")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+
+
+def _thermal(path: Path) -> np.ndarray:
+    try:
+        return read_thermal(path.read_bytes(), name=path.name).celsius.astype(np.float32)
+    except (OSError, InputError) as e:
+        raise SourceError("corrupt", f"{path.name}: {e}") from None
+
+
+def folder_frames(
+    visible_url: str, thermal_url: str | None, rate_fps: float, start: float
+) -> Iterator[Frame]:
+    """A folder of pictures (and, paired by position in name order, a folder of
+    radiometric frames)."""
+    visible = _frames_in(_folder(visible_url), IMAGE_SUFFIXES)
+    thermal = _frames_in(_folder(thermal_url), THERMAL_SUFFIXES) if thermal_url else []
+    for i, path in enumerate(visible):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError("corrupt", path.name)
+        t = _thermal(thermal[i]) if i < len(thermal) else None
+        yield Frame(i, start + i / rate_fps, image, t)
+    raise SourceError("ended", f"{len(visible)} frames read")
+
+
+def video_frames(url: str, rate_fps: float, start: float, live: bool) -> Iterator[Frame]:
+    """A stream or a video file through OpenCV, sampled at `rate_fps`: a file by its
+    own clock (every n-th frame), a live stream by taking the newest frame when due."""
+    target = unquote(urlparse(url).path) if url.startswith("file:") else url
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        raise SourceError("unreachable", url.split("@")[-1])  # never echo credentials
+    try:
+        native = capture.get(cv2.CAP_PROP_FPS) or 0.0
+        step = max(1, round(native / rate_fps)) if native > 0 and not live else 1
+        index = read = 0
+        next_due = time.monotonic()
+        while True:
+            ok = capture.grab()
+            if not ok:
+                raise SourceError("ended", f"{read} frames read")
+            read += 1
+            if live:
+                if time.monotonic() < next_due:
+                    continue
+                next_due += 1.0 / rate_fps
+            elif (read - 1) % step:
+                continue
+            ok, image = capture.retrieve()
+            if not ok or image is None:
+                raise SourceError("corrupt", f"frame {read}")
+            if live:
+                at = time.time()
+            else:  # the file's own clock, else its frame count at our rate
+                position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+                at = start + (position_ms / 1000 if position_ms > 0 else index / rate_fps)
+            yield Frame(index, at, image)
+            index += 1
+    finally:
+        capture.release()
+
+
+def sim_frames(
+    url: str,
+    rate_fps: float,
+    start: float,
+    *,
+    faces_dir: Path | None,
+    qr_text: Callable[[str], str | None] | None = None,
+    on_person: Callable[[object], None] | None = None,
+) -> Iterator[Frame]:
+    """The checkpoint simulator as a camera pair: its visible and thermal frames, timed
+    from `start` by the simulator's own clock (arrivals, 1/fps between frames)."""
+    from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig
+
+    params = {k: int(v[-1]) for k, v in parse_qs(urlparse(url).query).items()}
+    sim = CheckpointSimulator(
+        SimConfig(
+            seed=params.get("seed", 0),
+            people=params.get("people", 1_000_000),
+            fps=rate_fps,
+            faces_dir=faces_dir,
+        ),
+        qr_text=qr_text,
+    )
+    seen: set[str] = set()
+    for f in sim.frames():
+        if on_person is not None and f.person.id not in seen:
+            seen.add(f.person.id)
+            on_person(f.person)
+        yield Frame(f.index, start + f.t_s, f.visible_bgr, f.thermal_c)
+    raise SourceError("ended", f"{len(seen)} simulated people")
+
+
+def open_frames(
+    source: str,
+    rate_fps: float,
+    *,
+    thermal_source: str | None = None,
+    start: float | None = None,
+    faces_dir: Path | None = None,
+    qr_text: Callable[[str], str | None] | None = None,
+    on_person: Callable[[object], None] | None = None,
+) -> Iterator[Frame]:
+    """The frames of a camera pair, whatever the source's kind."""
+    begin = time.time() if start is None else start
+    scheme = urlparse(source).scheme
+    if scheme == "sim":
+        return sim_frames(
+            source, rate_fps, begin, faces_dir=faces_dir, qr_text=qr_text, on_person=on_person
+        )
+    if scheme == "file" and Path(unquote(urlparse(source).path)).is_dir():
+        return folder_frames(source, thermal_source, rate_fps, begin)
+    if scheme in ("file", "rtsp", "rtsps", "http", "https"):
+        return video_frames(source, rate_fps, begin, live=scheme != "file")
+    raise SourceError("unreachable", f"unsupported source {scheme}")

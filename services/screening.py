@@ -1,0 +1,315 @@
+"""One person passing a checkpoint → one screening event: the frames of their track
+fused into a temperature, an identity and a declaration status, the decision rule of
+`domain.screening` applied, the event stored (with the passage tracing reads), and a
+first passage with a consenting declaration enrolling the face.
+
+Used by the camera streams (a track that ended) and by `POST /screenings` (frames a
+device pushed); both hand over `Observation`s, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from dichte.domain.cases import Classification, QuarantineStatus
+from dichte.domain.checkpoints import CheckpointConfig
+from dichte.domain.clock import now_utc, vietnam_day
+from dichte.domain.errors import DomainError
+from dichte.domain.records import DeclarationRecord
+from dichte.domain.screening import (
+    DeclarationStatus,
+    EventDeclaration,
+    EventPerson,
+    EventTemperature,
+    PassageFacts,
+    ScreeningEvent,
+    Temperature,
+    decide,
+    event_id,
+)
+from dichte.domain.templates import TemplateSources
+from dichte.domain.tokens import QR_PREFIX
+from dichte.domain.tracing import lane_plate
+from dichte.models.errors import InputError
+from dichte.models.results import SeenFace
+from dichte.models.thermal.screening import Screening, ScreeningPolicy, screen_person
+from dichte.services.declarations import DeclarationService
+from dichte.services.faces import GalleryClient, Inference, InferenceBusy, refused_input
+from dichte.services.vision import Vision
+from dichte.store.checkpoints import CheckpointStore
+from dichte.store.epi import EpiStore
+
+PUSH_FRAME_INTERVAL_S = 0.2  # a device's frames of one passage: the detect rate, 5 fps
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One frame of one person's passage: their face in the visible frame, the thermal
+    reading at their canthus in the paired frame (None: no thermal camera, or the frame
+    was unusable before a reading), and the QR texts read in the visible frame."""
+
+    index: int
+    at: float  # unix seconds
+    face: SeenFace
+    thermal: Screening | None
+    qr_texts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    checkpoint_id: str
+    lane: int
+    camera_id: str
+    observations: tuple[Observation, ...]
+
+
+class ScreeningService:
+    def __init__(
+        self,
+        *,
+        inference: Inference,
+        gallery: GalleryClient,
+        declarations: DeclarationService,
+        epi: EpiStore,
+        events: CheckpointStore,
+        policy: ScreeningPolicy,
+        match_threshold: float,
+        qr_ttl: timedelta,
+        vision: Vision | None = None,
+    ) -> None:
+        self._inference = inference
+        self._gallery = gallery
+        self._declarations = declarations
+        self._epi = epi
+        self._events = events
+        self._policy = policy
+        self._threshold = match_threshold
+        self._qr_ttl = qr_ttl
+        self._vision = vision
+
+    # --- the parts ---------------------------------------------------------------------
+    def temperature(self, observations: tuple[Observation, ...]) -> Screening:
+        """The median of the usable frames (one noisy frame cannot decide)."""
+        readings = [o.thermal for o in observations if o.thermal is not None]
+        return screen_person(readings, self._policy)
+
+    def _qr(
+        self, observations: tuple[Observation, ...]
+    ) -> tuple[DeclarationStatus, str | None, str | None]:
+        """(status, person, declaration id) from the declaration QR seen most often."""
+        texts = Counter(t for o in observations for t in o.qr_texts if t.startswith(QR_PREFIX))
+        if not texts:
+            return DeclarationStatus.NONE, None, None
+        text = texts.most_common(1)[0][0]
+        try:
+            claims = self._declarations.verify(text)
+        except DomainError as e:
+            expired = e.errors[0].code == "token_expired"
+            return (DeclarationStatus.EXPIRED if expired else DeclarationStatus.FORGED), None, None
+        return DeclarationStatus.VALID, claims.document_hash.hex(), claims.declaration_id
+
+    async def _face(
+        self, observations: tuple[Observation, ...]
+    ) -> tuple[np.ndarray | None, str | None, float | None]:
+        """The embedding of the best usable face of the passage, whom it matched (when
+        the score clears the threshold), and the best score."""
+        usable = [o.face for o in observations if o.face.quality.ok]
+        if not usable:
+            return None, None, None
+        best = max(
+            usable, key=lambda f: f.quality.eye_distance_px * max(f.quality.sharpness, 1.0) ** 0.25
+        )
+        embedding = (await self._inference.embed([best.crop]))[0]
+        (matches,) = await self._gallery.search(embedding[None, :], 1)
+        if matches and matches[0][1] >= self._threshold:
+            return embedding, matches[0][0], float(matches[0][1])
+        return embedding, None, (float(matches[0][1]) if matches else None)
+
+    async def _declaration_of(
+        self, person_id: str, now: datetime
+    ) -> tuple[DeclarationStatus, str | None]:
+        """A person known by face: their latest declaration, if still valid."""
+        declaration_id = (await self._epi.person(person_id)).get("declaration_id")
+        if not declaration_id:
+            return DeclarationStatus.NONE, None
+        try:
+            record = await self._declarations.record(declaration_id)
+        except DomainError:  # past its retention
+            return DeclarationStatus.NONE, None
+        expires = datetime.fromtimestamp(record.qr_claims(self._qr_ttl).expires_at, UTC)
+        status = DeclarationStatus.VALID if now < expires else DeclarationStatus.EXPIRED
+        return status, declaration_id
+
+    async def _case_or_contact(self, person_id: str, now: datetime) -> bool:
+        """A confirmed case, or someone under a quarantine order in force now."""
+        case_id = (await self._epi.cases_of_persons([person_id]))[person_id]
+        if case_id:
+            case = await self._epi.case(case_id)
+            if case and case.classification is Classification.CONFIRMED and case.outcome is None:
+                return True
+        orders = (await self._epi.quarantine_orders([person_id]))[person_id]
+        return any(o.status is QuarantineStatus.ACTIVE and o.start <= now < o.end for o in orders)
+
+    async def _consents(self, declaration_id: str) -> bool:
+        try:
+            record: DeclarationRecord = await self._declarations.record(declaration_id)
+        except DomainError:
+            return False
+        return record.declaration.biometric_consent
+
+    # --- the whole -----------------------------------------------------------------------
+    async def screen(self, passage: Passage) -> tuple[ScreeningEvent, bool]:
+        """(the event, created): fuse, decide, enrol on a first consenting passage, and
+        store; the same passage again (a restarted camera) returns the first event."""
+        obs = passage.observations
+        if not obs:
+            raise ValueError("a passage has at least one observation")
+        now = now_utc()
+        temperature = self.temperature(obs)
+        status, qr_person, declaration_id = self._qr(obs)
+        try:
+            embedding, face_person, score = await self._face(obs)
+        except InferenceBusy:  # no identity this time; the rest still decides
+            embedding, face_person, score = None, None, None
+        if qr_person is None and face_person is not None:
+            status, declaration_id = await self._declaration_of(face_person, now)
+        person = qr_person or face_person
+        enrolled = set(await self._gallery.enrolled([qr_person])) if qr_person else set()
+        facts = PassageFacts(
+            temperature=Temperature(temperature.decision.value),
+            declaration=status,
+            qr_person=qr_person,
+            face_checked=embedding is not None,
+            face_person=face_person,
+            qr_person_enrolled=qr_person in enrolled,
+            case_or_contact=person is not None and await self._case_or_contact(person, now),
+        )
+        outcome, reasons = decide(facts)
+        enrol = (
+            qr_person is not None
+            and status is DeclarationStatus.VALID
+            and embedding is not None
+            and face_person is None
+            and qr_person not in enrolled
+            and declaration_id is not None
+            and await self._consents(declaration_id)
+        )
+        if enrol:
+            assert qr_person is not None and embedding is not None
+            await self._gallery.enroll(qr_person, embedding, TemplateSources.CHECKPOINT)
+        first = obs[0]
+        event = ScreeningEvent(
+            event_id=event_id(
+                passage.checkpoint_id, passage.camera_id, round(first.at * 1000), first.index
+            ),
+            checkpoint_id=passage.checkpoint_id,
+            lane=passage.lane,
+            camera_id=passage.camera_id,
+            at=datetime.fromtimestamp(first.at, UTC).replace(microsecond=0),
+            frames=(first.index, obs[-1].index),
+            decision=outcome,
+            reasons=list(reasons),
+            temperature=(
+                EventTemperature(
+                    core_c=round(temperature.core_c, 2),
+                    canthus_c=round(temperature.canthus_c, 2),
+                    uncertainty_c=round(temperature.uncertainty_c or 0.0, 2),
+                )
+                if temperature.core_c is not None and temperature.canthus_c is not None
+                else None
+            ),
+            person=(
+                EventPerson(
+                    person_id=person,
+                    score=round(score, 4) if face_person == person and score is not None else None,
+                    via="qr" if qr_person else "face",
+                )
+                if person
+                else None
+            ),
+            declaration=EventDeclaration(status=status, declaration_id=declaration_id),
+            enrolled=enrol,
+        )
+        at = int(first.at)
+        created, _ = await self._events.record_event(
+            event_id=event.event_id,
+            event_json=event.model_dump_json(),
+            checkpoint_id=passage.checkpoint_id,
+            day=vietnam_day(at),
+            person_id=person,
+            plate=lane_plate(passage.lane),
+            at=at,
+        )
+        return event, created
+
+    async def screen_frames(
+        self,
+        checkpoint: CheckpointConfig,
+        *,
+        lane: int,
+        at: datetime,
+        visible: list[bytes],
+        thermal: list[tuple[str, bytes]],
+        qr_text: str | None,
+    ) -> tuple[ScreeningEvent, bool]:
+        """A passage a device pushed (its frames 1/5 s apart, from `at`): the same
+        fusion and rule as a camera's, for the largest face of each frame."""
+        camera = next((c for c in checkpoint.visible_cameras() if c.lane == lane), None)
+        if lane > checkpoint.lanes:
+            raise DomainError.of("lane", "lane_unknown", lanes=checkpoint.lanes)
+        if thermal and len(thermal) != len(visible):
+            raise DomainError.of("thermal", "thermal_frames_mismatch")
+        if self._vision is None:
+            raise DomainError.of("request", "vision_unavailable")
+        try:
+            sights = [await self._inference.see(photo) for photo in visible]
+            codes = [] if qr_text else [await self._vision.read_qr(photo) for photo in visible]
+        except InferenceBusy:
+            raise DomainError.of("request", "busy") from None
+        except InputError as e:
+            raise refused_input("visible", e) from None
+        faces = [s.faces[0] if s.faces else None for s in sights]
+        if not any(faces):
+            raise DomainError.of("visible", "no_face_in_frames")
+        start = at.timestamp()
+        ats = [start + i * PUSH_FRAME_INTERVAL_S for i in range(len(visible))]
+        thermal_camera = checkpoint.thermal_of(camera.id) if camera else None
+        readings: list[Screening | None] = [None] * len(visible)
+        if thermal and thermal_camera is not None and thermal_camera.homography is not None:
+            points = [
+                tuple(
+                    (float(f.face.landmarks[i][0]), float(f.face.landmarks[i][1])) for i in range(3)
+                )
+                if f
+                else None
+                for f in faces
+            ]
+            blackbody = thermal_camera.blackbody
+            try:
+                readings = await self._vision.read_passage(
+                    thermal,
+                    thermal_camera.homography,
+                    points,  # type: ignore[arg-type]
+                    (blackbody.roi, blackbody.set_point_c) if blackbody else None,
+                    ats,
+                )
+            except InputError as e:
+                raise refused_input("thermal", e) from None
+        observations = tuple(
+            Observation(
+                i,
+                ats[i],
+                face,
+                readings[i],
+                (qr_text,) if qr_text else tuple(c.text for c in codes[i]),
+            )
+            for i, face in enumerate(faces)
+            if face is not None
+        )
+        return await self.screen(
+            Passage(checkpoint.id, lane, camera.id if camera else f"lane-{lane}", observations)
+        )
