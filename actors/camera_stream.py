@@ -115,6 +115,7 @@ class CameraStream:
         self._ready = asyncio.Event()
         self._state = "starting"
         self._read_at: dict[int, float] = {}  # frame index → when read (monotonic)
+        self._frame_latency: deque[float] = deque(maxlen=2000)  # read → tracked, seconds
         self._clock: tuple[float, float] | None = None  # (source time, monotonic) at a read
         self._loop = asyncio.get_event_loop()
         # Started with the actor, so a restarted stream resumes on its own.
@@ -169,7 +170,9 @@ class CameraStream:
             await asyncio.sleep(wait)
 
     async def _pump(self, frames: Iterator[Frame]) -> None:
-        simulated = self._visible.source.startswith("sim:")
+        # A live stream comes at its own pace; a recording or the simulator is played at
+        # its own clock (the configured rate for a folder of frames).
+        paced = self._visible.source.startswith(("sim:", "file:"))
         started, first_at = time.monotonic(), None
         while True:
             try:
@@ -181,7 +184,7 @@ class CameraStream:
                     raise
                 self._pipeline.counters.frames_corrupt += 1
                 continue
-            if simulated:  # the simulator runs on its own clock: play it in real time
+            if paced:
                 first_at = frame.at if first_at is None else first_at
                 delay = (frame.at - first_at) - (time.monotonic() - started)
                 if delay > 0:
@@ -206,9 +209,8 @@ class CameraStream:
 
     # --- working -------------------------------------------------------------------
     def _source_now(self) -> float | None:
-        """The source's time now, from its last frame (None before any, or for a file
-        read as fast as it goes)."""
-        if self._clock is None or self._visible.source.startswith("file:"):
+        """The source's time now, from its last frame (None before any)."""
+        if self._clock is None:
             return None
         at, read = self._clock
         return at + (time.monotonic() - read)
@@ -234,6 +236,12 @@ class CameraStream:
                 try:
                     await self._pipeline.process(frame)
                     self._metrics.processed.inc()
+                    read = self._read_at.get(frame.index)
+                    if read is not None:
+                        latency = time.monotonic() - read
+                        self._frame_latency.append(latency)
+                        counters = self._pipeline.counters
+                        counters.slowest_frame_s = max(counters.slowest_frame_s, latency)
                 except InferenceBusy:
                     self._drop()
                 except Exception:  # one bad frame or a store hiccup: the stream goes on
@@ -255,7 +263,20 @@ class CameraStream:
 
     async def stats(self) -> dict[str, Any]:
         c = self._pipeline.counters
-        return {**vars(c), "state": self._state, "queued": len(self._queue)}
+        latencies = sorted(self._frame_latency)
+
+        def quantile(q: float) -> float | None:
+            return (
+                latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
+            )
+
+        return {
+            **vars(c),
+            "state": self._state,
+            "queued": len(self._queue),
+            "frame_latency_p50_s": quantile(0.5),
+            "frame_latency_p95_s": quantile(0.95),
+        }
 
     async def stop(self) -> bool:
         for task in (self._reader, self._worker):

@@ -21,6 +21,8 @@ NAMESPACE = "dichte"
 
 def actor_name(checkpoint_id: str, camera_id: str) -> str:
     return f"camera-{checkpoint_id}-{camera_id}"
+
+
 log = logging.getLogger(__name__)
 
 

@@ -88,6 +88,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     web = resources.files("dichte.api")
     index = (web / "templates" / "index.html").read_text(encoding="utf-8")
     checkin = (web / "templates" / "checkin.html").read_text(encoding="utf-8")
+    lane = (web / "templates" / "lane.html").read_text(encoding="utf-8")
 
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
@@ -97,6 +98,14 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         return HTMLResponse(checkin)
 
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
+
+    async def lane_page(checkpoint_id: str) -> HTMLResponse:
+        # The officer's view of a checkpoint's lanes; the page asks the API itself.
+        return HTMLResponse(lane)
+
     app.add_api_route("/c/{code}", checkin_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/checkpoints/{checkpoint_id}", lane_page, methods=["GET"], include_in_schema=False
+    )
     app.mount("/static", StaticFiles(directory=str(web / "static")), name="static")
     return app

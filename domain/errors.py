@@ -259,6 +259,7 @@ THINGS: dict[str, Bilingual] = {
     "page": ("trang", "page"),
     "checkpoint": ("chốt kiểm soát", "checkpoint"),
     "camera": ("camera", "camera"),
+    "event": ("lượt kiểm tra (hoặc ảnh đã hết hạn)", "screening event (or its picture expired)"),
 }
 
 

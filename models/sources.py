@@ -59,9 +59,12 @@ def folder_frames(
     visible_url: str, thermal_url: str | None, rate_fps: float, start: float
 ) -> Iterator[Frame]:
     """A folder of pictures (and, paired by position in name order, a folder of
-    radiometric frames)."""
+    radiometric frames), timed from the first picture's modification time at the
+    configured rate."""
     visible = _frames_in(_folder(visible_url), IMAGE_SUFFIXES)
     thermal = _frames_in(_folder(thermal_url), THERMAL_SUFFIXES) if thermal_url else []
+    if visible:  # the recording's own time: read again (a restart), the same times
+        start = visible[0].stat().st_mtime
     for i, path in enumerate(visible):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:

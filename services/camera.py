@@ -41,6 +41,7 @@ class CameraCounters:
     events: int = 0
     reconnects: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
+    slowest_frame_s: float = 0.0  # longest from a frame read to its faces tracked
 
 
 def _qr_centre(code: QrCode) -> tuple[float, float]:

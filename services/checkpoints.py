@@ -156,3 +156,11 @@ class CheckpointService:
             if quiet >= 15:
                 quiet = 0.0
                 yield None
+
+    async def face(self, checkpoint_id: str, event_id: str, staff: StaffClaims) -> bytes:
+        """The face crop of a recent event (kept an hour, for the lane view)."""
+        await self.config(checkpoint_id, staff)
+        found = await self._store.face(event_id) if len(event_id) <= 64 else None
+        if found is None:
+            raise not_found("event_id", "event")
+        return found

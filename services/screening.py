@@ -9,11 +9,13 @@ device pushed); both hand over `Observation`s, so the two can never disagree.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from PIL import Image
 
 from dichte.domain.cases import Classification, QuarantineStatus
 from dichte.domain.checkpoints import CheckpointConfig
@@ -44,6 +46,29 @@ from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
 
 PUSH_FRAME_INTERVAL_S = 0.2  # a device's frames of one passage: the detect rate, 5 fps
+FACE_CROP_TTL_S = 3600  # the face beside an event on the lane view; no longer
+
+
+def best_face(observations: tuple[Observation, ...]) -> SeenFace | None:
+    """The passage's face to identify and to show: a usable one if any, the largest and
+    sharpest first."""
+    faces = [o.face for o in observations]
+    if not faces:
+        return None
+    return max(
+        faces,
+        key=lambda f: (
+            f.quality.ok,
+            f.quality.eye_distance_px * max(f.quality.sharpness, 1.0) ** 0.25,
+        ),
+    )
+
+
+def jpeg(crop: np.ndarray) -> bytes:
+    """A BGR crop as a small JPEG."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(crop[:, :, ::-1])).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -117,12 +142,10 @@ class ScreeningService:
     ) -> tuple[np.ndarray | None, str | None, float | None]:
         """The embedding of the best usable face of the passage, whom it matched (when
         the score clears the threshold), and the best score."""
-        usable = [o.face for o in observations if o.face.quality.ok]
-        if not usable:
+        best = best_face(observations)
+        if best is None or not best.quality.ok:
             return None, None, None
-        best = max(
-            usable, key=lambda f: f.quality.eye_distance_px * max(f.quality.sharpness, 1.0) ** 0.25
-        )
+
         embedding = (await self._inference.embed([best.crop]))[0]
         (matches,) = await self._gallery.search(embedding[None, :], 1)
         if matches and matches[0][1] >= self._threshold:
@@ -235,6 +258,9 @@ class ScreeningService:
             enrolled=enrol,
         )
         at = int(first.at)
+        face = best_face(obs)
+        if face is not None:  # for the officer's lane view, kept only briefly
+            await self._events.save_face(event.event_id, jpeg(face.crop), FACE_CROP_TTL_S)
         created, _ = await self._events.record_event(
             event_id=event.event_id,
             event_json=event.model_dump_json(),

@@ -131,6 +131,14 @@ class CheckpointStore:
         )
         return bool(int(created)), str(sid)
 
+    async def save_face(self, event_id: str, jpeg: bytes, ttl_s: int) -> None:
+        """The face crop the officer sees beside an event (kept only briefly)."""
+        await self._redis.set(self.keys.screening_face(event_id), jpeg.hex(), ex=ttl_s)
+
+    async def face(self, event_id: str) -> bytes | None:
+        raw = await self._redis.get(self.keys.screening_face(event_id))
+        return None if raw is None else bytes.fromhex(str(raw))
+
     async def events(
         self, checkpoint_id: str, since: str | None, limit: int
     ) -> list[tuple[str, str]]:

@@ -110,6 +110,9 @@ class Keys:
     def screening_event(self, event_id: str) -> str:
         return self._k("cp", "event", event_id)
 
+    def screening_face(self, event_id: str) -> str:
+        return self._k("cp", "face", event_id)
+
     def screenings_by_day(self) -> str:
         return self._k("stats", "screenings_by_day")
 

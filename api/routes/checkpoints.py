@@ -79,9 +79,42 @@ async def checkpoint_events(
     staff: Staff,
     since: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    last: Annotated[
+        int | None, Query(ge=1, le=500, description="Instead: the latest `last` events")
+    ] = None,
 ) -> EventPage:
-    """Screening events in the order they were stored, after `since`."""
+    """Screening events in the order they were stored, after `since` (or the latest)."""
+    if last is not None:
+        return await checkpoints.latest(checkpoint_id, staff, last)
     return await checkpoints.events(checkpoint_id, since, staff, limit)
+
+
+@router.get(
+    "/checkpoints/{checkpoint_id}/events/{event_id}/face.jpg",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The passage's face, 112×112"},
+        **documented(401, 403, 404, 422, 503),
+    },
+)
+async def event_face(
+    checkpoint_id: str,
+    event_id: str,
+    checkpoints: Checkpoints,
+    services: AllServices,
+    access_token: Annotated[str | None, Query(description="The staff token, for <img>")] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The face of a recent passage, for the officer's lane view (kept an hour)."""
+    staff = await bearer_staff(services, _bearer(authorization, access_token))
+    jpeg = await checkpoints.face(checkpoint_id, event_id, staff)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private"})
+
+
+def _bearer(authorization: str | None, access_token: str | None) -> str | None:
+    """The header, else the token given in the query (EventSource and <img> send no
+    headers)."""
+    return authorization or (f"Bearer {access_token}" if access_token else None)
 
 
 @router.get(
@@ -101,28 +134,29 @@ async def checkpoint_stream(
         str | None,
         Query(description="The staff token, for browsers' EventSource (no headers there)"),
     ] = None,
+    since: Cursor = None,
     authorization: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", pattern=r"^\d{1,20}-\d{1,20}$")
     ] = None,
 ) -> StreamingResponse:
-    """Each event as it is stored (`id:` is its cursor: a reconnecting client resumes
-    from `Last-Event-ID`), and a comment line every 15 s of quiet."""
-    staff = await bearer_staff(
-        services, authorization or (f"Bearer {access_token}" if access_token else None)
-    )
-    follow = checkpoints.follow(checkpoint_id, last_event_id, staff)
-    first = await anext(follow)  # refusals (404, 403) answer before the stream starts
+    """Each event as it is stored, after `Last-Event-ID` (what a reconnecting client
+    sends), else after `since`, else from now; `id:` is each event's cursor. The stream
+    opens with a comment line at once, and sends one every 15 s of quiet."""
+    staff = await bearer_staff(services, _bearer(authorization, access_token))
+    await checkpoints.config(checkpoint_id, staff)  # refusals answer before the stream
+    follow = checkpoints.follow(checkpoint_id, last_event_id or since, staff)
 
     async def lines() -> AsyncIterator[str]:
-        item = first
-        while not await request.is_disconnected():
+        yield ": connected\n\n"
+        async for item in follow:
+            if await request.is_disconnected():
+                return
             if item is None:
                 yield ": quiet\n\n"
             else:
                 sid, event = item
                 yield f"id: {sid}\nevent: screening\ndata: {event.model_dump_json()}\n\n"
-            item = await anext(follow)
 
     return StreamingResponse(
         lines(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
