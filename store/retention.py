@@ -31,6 +31,7 @@ class Pruner:
         return {
             "checkins": await self.checkins(cut.checkins),
             "passages": await self.passages(cut.checkins),
+            "screening_events": await self.screening_events(cut.checkins),
             "declaration_index_entries": await self.declaration_index(cut.declarations),
             "outbox_entries": await self.outbox(cut.declarations),
             "cases": await self.cases(cut.cases),
@@ -76,6 +77,13 @@ class Pruner:
             (k.passages_of_person("*"), k.passages_at_checkpoint("*")), before
         )
         return removed // 2  # each passage is in a person set and a checkpoint set
+
+    async def screening_events(self, before: int) -> int:
+        """Checkpoint screening events: kept as long as the passages they recorded."""
+        removed = 0
+        async for key in self._keys_like(self.keys.screening_events("*")):
+            removed += int(await self._redis.xtrim(key, minid=before * 1000, approximate=False))
+        return removed
 
     async def declaration_index(self, before: int) -> int:
         """Per-document lists of declarations: the records themselves expire by TTL."""

@@ -92,8 +92,13 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     old_case, new_case = case(101), case(99)
 
-    # An outbox entry written 21 days ago (stream ids begin with the time in ms).
+    # An outbox entry written 21 days ago (stream ids begin with the time in ms), and a
+    # checkpoint's screening events of 11 and 9 days ago.
     client.xadd(keys.ioc_outbox(), {"kind": "declaration"}, id=f"{(T - 21 * DAY) * 1000}-0")
+    for days in (11, 9):
+        client.xadd(
+            keys.screening_events("cp-1"), {"event": "{}"}, id=f"{(T - days * DAY) * 1000}-0"
+        )
 
     async def fill() -> None:
         epi = EpiStore.of(s)
@@ -127,6 +132,7 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
     assert removed == {
         "checkins": 1,
         "passages": 2,  # 21 and 11 days old; 9 stays
+        "screening_events": 1,
         "declaration_index_entries": 1,  # the 21-day-old declaration's
         "outbox_entries": 1,  # entries are stamped when written: the 21-day-old one
         "cases": 1,
