@@ -180,11 +180,21 @@ def sim(
     febrile: Annotated[float, typer.Option(help="Fraction of people with fever")] = 0.1,
     ambient: Annotated[float, typer.Option(help="Air temperature °C")] = 26.0,
     blackbody: Annotated[bool, typer.Option(help="A blackbody patch in the scene")] = True,
+    faces: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labelled face photos to composite (laid out as ../shared/data/faces: "
+            "labels/*.csv and the photos); default: synthetic faces"
+        ),
+    ] = None,
 ) -> None:
     """Render a synthetic checkpoint: visible JPEGs, centi-kelvin thermal PNGs and the
-    ground truth (per person: core temperature, fever, arrival, face per frame)."""
+    ground truth (per person: identity, core temperature, fever, declaration, QR shown,
+    arrival, face per frame)."""
     from dichte.models.thermal.simulator import SimConfig, write_scenes
 
+    if faces is not None and not (faces / "labels").is_dir():
+        raise _fail(f"{faces}: no labels/ folder of labelled face photos")
     config = SimConfig(
         seed=seed,
         people=people,
@@ -192,13 +202,20 @@ def sim(
         febrile_fraction=febrile,
         ambient_c=ambient,
         blackbody=blackbody,
+        faces_dir=faces,
     )
-    truth = write_scenes(config, out_dir)
+    try:
+        truth = write_scenes(config, out_dir)
+    except (OSError, ValueError, KeyError) as e:
+        raise _fail(f"sim: {e}") from None
     persons = truth["persons"]
     assert isinstance(persons, list)
     frames = sum(len(p["frames"]) for p in persons)
     febrile_n = sum(p["fever"] for p in persons)
+    identities = len({p["identity"] for p in persons})
+    with_qr = sum(f["qr_shown"] for p in persons for f in p["frames"])
     out.print(
-        f"{len(persons)} people ({febrile_n} febrile), {frames} frames → {out_dir}/visible, "
-        f"{out_dir}/thermal, {out_dir}/truth.json"
+        f"{len(persons)} people ({febrile_n} febrile, {identities} identities), {frames} frames "
+        f"({with_qr} with a QR shown) → {out_dir}/visible, {out_dir}/thermal, "
+        f"{out_dir}/truth.json"
     )

@@ -111,8 +111,7 @@ async def seed_checkpoints(settings: Settings) -> list[str]:
 def _stop_cameras() -> None:
     import ray
 
-    from dichte.actors.camera_stream import NAMESPACE
-    from dichte.actors.checkpoints import SUPERVISOR_NAME
+    from dichte.actors.checkpoints import NAMESPACE, SUPERVISOR_NAME
 
     with contextlib.suppress(Exception):
         supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -114,6 +115,28 @@ def test_sim_writes_frames_that_decode_to_the_scene(tmp_path: Path) -> None:
     visible = cv2.imread(str(tmp_path / "visible" / "000000.jpg"))
     assert visible.shape == (480, 640, 3)
     assert persons[0]["frames"][0]["eyes_thermal"]
+    assert persons[0]["identity"].startswith("synthetic:") and persons[0]["photo"] is None
+
+
+def test_sim_with_a_faces_folder_composites_the_labelled_photos(tmp_path: Path) -> None:
+    faces = shared(SHARED_DATA / "faces" / "labels" / "deepface_identity_clusters.csv")
+    faces = faces.parents[1]
+    # The face detector prepares its model under DICHTE_DATA_DIR, not the working tree.
+    env = {**os.environ, "DICHTE_DATA_DIR": str(tmp_path / "var")}
+    out_dir = tmp_path / "out"
+    r = dichte("sim", str(out_dir), "--people", "3", "--seed", "2", "--faces", str(faces), env=env)
+    assert r.returncode == 0, r.stderr
+    persons = json.loads((out_dir / "truth.json").read_text())["persons"]
+    for p in persons:
+        assert (faces / p["photo"]).is_file()
+        assert ":" in p["identity"] and not p["identity"].startswith("synthetic:")
+        assert isinstance(p["declared"], bool)
+        assert all(isinstance(f["qr_shown"], bool) for f in p["frames"])
+    visible = cv2.imread(str(out_dir / "visible" / "000000.jpg"))
+    assert visible.shape == (480, 640, 3)
+    # A folder without the label tables is refused with a reason, not a traceback.
+    bad = dichte("sim", str(tmp_path / "bad"), "--faces", str(tmp_path), env=env)
+    assert bad.returncode == 2 and "labels" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # -- HTTP ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dichte.models.thermal.screening import Decision, ScreeningPolicy, screen_fa
 from dichte.models.thermal.sim_accuracy import simulate_and_screen
 from dichte.models.thermal.simulator import CheckpointSimulator, SimConfig
 from tests.live import missing
+from tests.thermal_renderer_b import render_face
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FDA = SHARED / "thermal" / "fda_facial_oral_temperature" / "FLIR_groups1and2.csv"
@@ -100,6 +101,56 @@ def test_canthus_reads_the_hot_spot_and_ignores_a_dead_pixel() -> None:
     frame2, a2, b2 = face_frame(canthus_c=36.0)
     cv2.circle(frame2, (int(b2[0] - 15), 110), 4, 36.8, -1)
     assert read_canthus(frame2, a2, b2).canthus_c == pytest.approx(36.8, abs=0.02)
+
+
+# Hot spots from ~1 px (far away, a low-resolution camera) to several px, eye distances
+# from the 32-px minimum up, on faces our simulator did not draw.
+SPOT_SIGMAS_PX = (1.0, 1.5, 2.5, 4.0)
+EYE_DISTANCES_PX = (33.0, 48.0, 80.0)
+
+
+def test_canthus_reads_small_hot_spots_drawn_by_another_renderer() -> None:
+    rng = np.random.default_rng(20)
+    errors, beyond_optics = [], {}
+    for sigma, distance in itertools.product(SPOT_SIGMAS_PX, EYE_DISTANCES_PX):
+        lost = []
+        for _ in range(6):
+            face = render_face(rng, eye_distance_px=distance, spot_sigma_px=sigma)
+            r = read_canthus(face.frame_c, face.eye_a, face.eye_b, face.nose)
+            if r.canthus_c is None:
+                continue
+            errors.append(r.canthus_c - face.canthus_c)
+            lost.append(r.canthus_c - face.resolved_c)
+        assert lost, f"every face refused at {sigma} px, {distance} px"
+        beyond_optics[sigma, distance] = float(np.abs(lost).mean())
+    err = np.abs(errors)
+    print(f"\nrenderer B: MAE {err.mean():.3f} °C, max {err.max():.3f}")
+    print(f"beyond what the optics leave, per (sigma, eye distance): {beyond_optics}")
+    assert err.mean() <= 0.2
+    # What the optics leave of the spot, the reading recovers: it is not a percentile's
+    # under-read of the spot's flank at any size or distance.
+    assert max(beyond_optics.values()) <= 0.1
+
+
+def test_one_dead_pixel_at_the_canthus_does_not_decide() -> None:
+    for sigma, distance in itertools.product(SPOT_SIGMAS_PX, EYE_DISTANCES_PX):
+        seed = int(sigma * 10 + distance)  # the same face twice, once with the defect
+        face = {"eye_distance_px": distance, "spot_sigma_px": sigma}
+        clean = render_face(np.random.default_rng(seed), **face)
+        dead = render_face(np.random.default_rng(seed), **face, dead_pixel_c=80.0)
+        a = read_canthus(clean.frame_c, clean.eye_a, clean.eye_b, clean.nose).canthus_c
+        b = read_canthus(dead.frame_c, dead.eye_a, dead.eye_b, dead.nose).canthus_c
+        if a is None:
+            continue
+        assert b is not None and b == pytest.approx(a, abs=0.1), (sigma, distance)
+
+
+def test_glasses_on_another_renderers_face_are_refused() -> None:
+    rng = np.random.default_rng(21)
+    for distance in EYE_DISTANCES_PX:
+        face = render_face(rng, eye_distance_px=distance, spot_sigma_px=2.0, glasses=True)
+        r = read_canthus(face.frame_c, face.eye_a, face.eye_b, face.nose)
+        assert r.refused == "eyes_occluded", r.detail
 
 
 @pytest.mark.parametrize(
