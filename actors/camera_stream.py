@@ -112,6 +112,7 @@ class CameraStream:
         self._key = stream_key(checkpoint, visible_id)
         self._travellers = SimulatedTravellers(declarations, f"{checkpoint.id}:{visible_id}")
         self._queue: deque[Frame] = deque()
+        self._working = False  # a frame taken from the queue is being processed
         self._ready = asyncio.Event()
         self._state = "starting"
         self._read_at: dict[int, float] = {}  # frame index → when read (monotonic)
@@ -142,7 +143,11 @@ class CameraStream:
             thermal_source=self._thermal.source if self._thermal else None,
             faces_dir=self._settings.sim_faces_dir,
             qr_text=self._qr_text,
+            on_corrupt=self._corrupt,
         )
+
+    def _corrupt(self, name: str) -> None:
+        self._pipeline.counters.frames_corrupt += 1
 
     async def _read_forever(self) -> None:
         attempt = 0
@@ -179,11 +184,6 @@ class CameraStream:
                 frame = await asyncio.to_thread(next, frames)
             except StopIteration:
                 raise SourceError("ended") from None
-            except SourceError as e:
-                if e.code != "corrupt":
-                    raise
-                self._pipeline.counters.frames_corrupt += 1
-                continue
             if paced:
                 first_at = frame.at if first_at is None else first_at
                 delay = (frame.at - first_at) - (time.monotonic() - started)
@@ -230,8 +230,10 @@ class CameraStream:
             self._ready.clear()
             while self._queue:
                 frame = self._queue.popleft()
+                self._working = True
                 if frame is _END:
                     await self._pipeline.flush()
+                    self._working = False
                     continue
                 try:
                     await self._pipeline.process(frame)
@@ -245,7 +247,10 @@ class CameraStream:
                 except InferenceBusy:
                     self._drop()
                 except Exception:  # one bad frame or a store hiccup: the stream goes on
+                    self._pipeline.counters.frames_failed += 1
                     log.exception("frame %s failed", frame.index)
+                finally:
+                    self._working = False
 
     async def _recorded(self, event: ScreeningEvent, created: bool) -> None:
         self._metrics.tracks.inc()
@@ -273,7 +278,8 @@ class CameraStream:
         return {
             **vars(c),
             "state": self._state,
-            "queued": len(self._queue),
+            # waiting for inference, and the one in work
+            "queued": sum(frame is not _END for frame in self._queue) + self._working,
             "frame_latency_p50_s": quantile(0.5),
             "frame_latency_p95_s": quantile(0.95),
         }

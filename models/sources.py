@@ -6,14 +6,15 @@ A source yields `Frame`s at the configured rate: the visible picture and, where 
 camera pair has one, the radiometric thermal frame in °C. Frame times come from the
 source when it has them (a stream's or a file's position), else start + index / rate.
 Problems are `SourceError`s with a code: `unreachable` (cannot open; worth retrying),
-`ended` (a file or folder is finished; a live stream that stops), `corrupt` (a frame
-that does not decode; skipped by the caller and counted).
+`ended` (a file or folder is finished; a live stream that stops). A frame that does not
+decode is skipped and reported to `on_corrupt` (the camera counts it).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -48,33 +49,46 @@ def _frames_in(folder: Path, suffixes: set[str]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
 
 
-def _thermal(path: Path) -> np.ndarray:
+def _thermal(path: Path) -> np.ndarray | None:
     try:
         return read_thermal(path.read_bytes(), name=path.name).celsius.astype(np.float32)
-    except (OSError, InputError) as e:
-        raise SourceError("corrupt", f"{path.name}: {e}") from None
+    except (OSError, InputError):
+        return None  # no reading for this frame; the visible one still counts
 
 
 def folder_frames(
-    visible_url: str, thermal_url: str | None, rate_fps: float, start: float
+    visible_url: str,
+    thermal_url: str | None,
+    rate_fps: float,
+    on_corrupt: Callable[[str], None] = lambda name: None,
 ) -> Iterator[Frame]:
     """A folder of pictures (and, paired by position in name order, a folder of
-    radiometric frames), timed from the first picture's modification time at the
-    configured rate."""
+    radiometric frames)."""
     visible = _frames_in(_folder(visible_url), IMAGE_SUFFIXES)
     thermal = _frames_in(_folder(thermal_url), THERMAL_SUFFIXES) if thermal_url else []
-    if visible:  # the recording's own time: read again (a restart), the same times
-        start = visible[0].stat().st_mtime
+    # A recording's own clock: each picture's modification time when they increase (a
+    # recorder stamps them so), else the first one's and the configured rate. Read
+    # again (a restart), the frames have the same times.
+    stamps = [p.stat().st_mtime for p in visible]
+    recorded = all(b > a for a, b in pairwise(stamps))
+    times = stamps if recorded else [stamps[0] + i / rate_fps for i in range(len(visible))]
     for i, path in enumerate(visible):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise SourceError("corrupt", path.name)
+            on_corrupt(path.name)
+            continue
         t = _thermal(thermal[i]) if i < len(thermal) else None
-        yield Frame(i, start + i / rate_fps, image, t)
+        yield Frame(i, times[i], image, t)
     raise SourceError("ended", f"{len(visible)} frames read")
 
 
-def video_frames(url: str, rate_fps: float, start: float, live: bool) -> Iterator[Frame]:
+def video_frames(
+    url: str,
+    rate_fps: float,
+    start: float,
+    live: bool,
+    on_corrupt: Callable[[str], None] = lambda name: None,
+) -> Iterator[Frame]:
     """A stream or a video file through OpenCV, sampled at `rate_fps`: a file by its
     own clock (every n-th frame), a live stream by taking the newest frame when due."""
     target = unquote(urlparse(url).path) if url.startswith("file:") else url
@@ -99,7 +113,8 @@ def video_frames(url: str, rate_fps: float, start: float, live: bool) -> Iterato
                 continue
             ok, image = capture.retrieve()
             if not ok or image is None:
-                raise SourceError("corrupt", f"frame {read}")
+                on_corrupt(f"frame {read}")
+                continue
             if live:
                 at = time.time()
             else:  # the file's own clock, else its frame count at our rate
@@ -131,6 +146,7 @@ def sim_frames(
             people=params.get("people", 1_000_000),
             fps=rate_fps,
             faces_dir=faces_dir,
+            min_headway_s=1.0,  # one vehicle at a time, as at a real lane
         ),
         qr_text=qr_text,
     )
@@ -152,6 +168,7 @@ def open_frames(
     faces_dir: Path | None = None,
     qr_text: Callable[[str], str | None] | None = None,
     on_person: Callable[[object], None] | None = None,
+    on_corrupt: Callable[[str], None] = lambda name: None,
 ) -> Iterator[Frame]:
     """The frames of a camera pair, whatever the source's kind."""
     begin = time.time() if start is None else start
@@ -161,7 +178,7 @@ def open_frames(
             source, rate_fps, begin, faces_dir=faces_dir, qr_text=qr_text, on_person=on_person
         )
     if scheme == "file" and Path(unquote(urlparse(source).path)).is_dir():
-        return folder_frames(source, thermal_source, rate_fps, begin)
+        return folder_frames(source, thermal_source, rate_fps, on_corrupt)
     if scheme in ("file", "rtsp", "rtsps", "http", "https"):
-        return video_frames(source, rate_fps, begin, live=scheme != "file")
+        return video_frames(source, rate_fps, begin, live=scheme != "file", on_corrupt=on_corrupt)
     raise SourceError("unreachable", f"unsupported source {scheme}")

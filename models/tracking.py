@@ -45,7 +45,7 @@ class Track(Generic[Item]):
 @dataclass(frozen=True)
 class TrackerParams:
     min_iou: float = 0.2
-    max_gap_s: float = 1.0
+    max_gap_s: float = 0.5  # 2 missed frames at 5 fps; vehicles pass one at a time
 
 
 class Tracker(Generic[Item]):

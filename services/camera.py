@@ -36,7 +36,8 @@ class CameraCounters:
     frames_read: int = 0
     frames_processed: int = 0
     frames_dropped: int = 0  # inference behind or busy: the oldest frame goes
-    frames_corrupt: int = 0
+    frames_corrupt: int = 0  # did not decode: skipped
+    frames_failed: int = 0  # inference or storage failed on it (logged)
     tracks: int = 0
     events: int = 0
     reconnects: int = 0

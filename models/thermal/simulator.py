@@ -26,6 +26,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,6 +83,9 @@ class SimConfig:
     declared_fraction: float = 0.85  # identities with a health declaration
     qr_fraction: float = 0.7  # declared people who hold up their QR (real faces only)
     qr_shared_fraction: float = 0.05  # of those, showing another declared person's QR
+    # Seconds at least between one vehicle leaving the cameras and the next arriving (a
+    # lane's traffic has headway); 0 keeps the earlier runs' timing.
+    min_headway_s: float = 0.0
 
     def homography(self) -> np.ndarray:
         s, deg, tx, ty = self.homography_params
@@ -498,7 +503,7 @@ class CheckpointSimulator:
         n = max(1, round(c.seconds_in_view * c.fps))
         for i in range(c.people):
             # A single lane: the next vehicle reaches the camera when the last has left.
-            t_free += float(self.rng.exponential(60.0 / c.arrivals_per_min))
+            t_free += c.min_headway_s + float(self.rng.exponential(60.0 / c.arrivals_per_min))
             person = self._draw_person(i, t_free, n)
             self.people.append(person)
             for k in range(n):
@@ -884,10 +889,16 @@ def write_scenes(
     (out / "visible").mkdir(parents=True, exist_ok=True)
     (out / "thermal").mkdir(parents=True, exist_ok=True)
     sim = CheckpointSimulator(config, qr_text, detector=detector)
+    # Each file stamped with its moment (as a recorder does): the scene starts now.
+    start = time.time()
     for f in sim.frames():
-        cv2.imwrite(str(out / "visible" / f"{f.index:06d}.jpg"), f.visible_bgr)
+        visible = out / "visible" / f"{f.index:06d}.jpg"
+        thermal = out / "thermal" / f"{f.index:06d}.png"
+        cv2.imwrite(str(visible), f.visible_bgr)
         ck = np.clip(np.round((f.thermal_c + 273.15) * 100), 0, 65535).astype(np.uint16)
-        cv2.imwrite(str(out / "thermal" / f"{f.index:06d}.png"), ck)
+        cv2.imwrite(str(thermal), ck)
+        for path in (visible, thermal):
+            os.utime(path, (start + f.t_s, start + f.t_s))
     truth = sim.truth()
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
     return truth
