@@ -15,8 +15,11 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The simulated checkpoint (when no camera is configured) composites the labelled face
+# photos of ../shared/data/faces where they are; elsewhere its faces are synthetic.
+SIM_FACES := $(wildcard ../shared/data/faces/labels)
 run: $(INSTALLED)
-	$(BIN)/dichte run
+	$(if $(SIM_FACES),DICHTE_SIM_FACES_DIR=$${DICHTE_SIM_FACES_DIR:-$(abspath ../shared/data/faces)}) $(BIN)/dichte run
 
 # Browser tests drive Debian's Chromium; install it when we may (root + apt), else
 # those tests are skipped and say why.

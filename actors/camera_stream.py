@@ -67,7 +67,10 @@ class _Metrics:
         self.latency.set_default_tags(tags)
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.1)
+# No CPU reserved: a stream mostly waits on the inference deployments, and a node's
+# share of cameras is decided by how many streams are configured, not by Ray's count
+# (on a 2-core node the deployments hold every logical CPU already).
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class CameraStream:
     def __init__(
         self,
