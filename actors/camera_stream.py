@@ -1,9 +1,9 @@
 """`CameraStream`: one Ray actor per camera pair (a lane's visible camera and its thermal
-camera). It reads frames at the configured rate, keeps at most a few waiting for
-inference (dropping the oldest and counting it when inference falls behind, so memory
-stays flat and what is processed is fresh), runs them through `CameraPipeline`, and
-reconnects to a stream that drops, with back-off. Restarted by Ray when it dies; a
-passage it had already stored is not stored twice (events are idempotent by passage).
+camera), a shell around `services.camera.CameraRunner` (reading, bounded queue, drops,
+reconnects) and `CameraPipeline` (inference, thermal reading, tracking, screening),
+with the inference deployments behind its pools and its counters as Prometheus
+metrics. Restarted by Ray when it dies; a passage it had already stored is not stored
+twice (events are idempotent by passage).
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 import ray
@@ -26,17 +23,14 @@ from dichte.domain.checkpoints import CheckpointConfig, stream_key
 from dichte.domain.keys import load_signing_key
 from dichte.domain.screening import ScreeningEvent
 from dichte.domain.settings import Settings
-from dichte.models.sources import Frame, SourceError, open_frames
-from dichte.services.camera import CameraPipeline
-from dichte.services.faces import InferenceBusy
+from dichte.models.sources import open_frames
+from dichte.services.camera import CameraPipeline, CameraRunner, RunnerHooks
 from dichte.services.simulation import SimulatedTravellers
 from dichte.services.vision import screening_policy
 from dichte.services.wiring import declaration_service, screening_service
 from dichte.serving.inference_pool import InferencePool, VisionPool
 
 log = logging.getLogger(__name__)
-BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-TICK_S = 0.2  # with no frame coming, tracks are still ended on time
 LATENCY_BOUNDARIES_S = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0]
 
 
@@ -67,6 +61,32 @@ class _Metrics:
         self.latency.set_default_tags(tags)
 
 
+class _MetricHooks(RunnerHooks):
+    def __init__(self, m: _Metrics) -> None:
+        self._m = m
+
+    def read(self) -> None:
+        self._m.read.inc()
+
+    def dropped(self) -> None:
+        self._m.dropped.inc()
+
+    def processed(self) -> None:
+        self._m.processed.inc()
+
+    def reconnected(self) -> None:
+        self._m.reconnects.inc()
+
+    def decided(self, event: ScreeningEvent, created: bool, latency_s: float | None) -> None:
+        self._m.tracks.inc()
+        if not created:
+            return
+        for reason in [r.value for r in event.reasons] or ["none"]:
+            self._m.decisions.inc(tags={"decision": event.decision.value, "reason": reason})
+        if latency_s is not None:
+            self._m.latency.observe(latency_s)
+
+
 # No CPU reserved: a stream mostly waits on the inference deployments, and a node's
 # share of cameras is decided by how many streams are configured, not by Ray's count
 # (on a 2-core node the deployments hold every logical CPU already).
@@ -80,7 +100,6 @@ class CameraStream:
         app_name: str = "dichte",
     ) -> None:
         s = Settings(**settings)
-        self._settings = s
         checkpoint = CheckpointConfig.model_validate_json(checkpoint_json)
         visible = next(c for c in checkpoint.cameras if c.id == visible_id)
         thermal = checkpoint.thermal_of(visible_id)
@@ -100,199 +119,60 @@ class CameraStream:
             gallery=ShardedGallery(settings, shards=s.face_gallery_shards),
             declarations=declarations,
         )
-        self._metrics = _Metrics(checkpoint.id, visible_id)
-        self._pipeline = CameraPipeline(
+        pipeline = CameraPipeline(
             checkpoint,
             visible,
             thermal,
             inference=self,
             screening=screening,
             policy=screening_policy(s),
-            put=ray.put,
-            on_event=self._recorded,
+            put=ray.put,  # a frame goes into the object store once, for every model
         )
-        self._visible, self._thermal = visible, thermal
         self._key = stream_key(checkpoint, visible_id)
         self._travellers = SimulatedTravellers(declarations, f"{checkpoint.id}:{visible_id}")
-        self._queue: deque[Frame] = deque()
-        self._working = False  # a frame taken from the queue is being processed
-        self._ready = asyncio.Event()
-        self._state = "starting"
-        self._read_at: dict[int, float] = {}  # frame index → when read (monotonic)
-        self._frame_latency: deque[float] = deque(maxlen=2000)  # read → tracked, seconds
-        self._clock: tuple[float, float] | None = None  # (source time, monotonic) at a read
         self._loop = asyncio.get_event_loop()
+        self._runner = CameraRunner(
+            pipeline,
+            lambda: open_frames(
+                visible.source,
+                visible.rate_fps,
+                thermal_source=thermal.source if thermal else None,
+                faces_dir=s.sim_faces_dir,
+                qr_text=self._qr_text,
+                on_corrupt=self._runner.corrupt,
+            ),
+            paced=visible.source.startswith(("sim:", "file:")),
+            finite=visible.source.startswith(("sim:", "file:")),
+            queued_limit=s.camera_frames_queued,
+            hooks=_MetricHooks(_Metrics(checkpoint.id, visible_id)),
+        )
         # Started with the actor, so a restarted stream resumes on its own.
-        self._reader = self._loop.create_task(self._read_forever())
-        self._worker = self._loop.create_task(self._work_forever())
+        self._tasks = [
+            self._loop.create_task(self._runner.read_forever()),
+            self._loop.create_task(self._runner.work_forever()),
+        ]
 
-    # --- what the pipeline asks of inference: the actor's pools ----------------------
+    # What the pipeline asks of inference: the actor's pools to the deployments.
     async def see(self, photo: Any) -> Any:
         return await self._inference.see(photo)
 
     async def read_qr(self, photo: Any) -> Any:
         return await self._vision.read_qr(photo)
 
-    # --- reading -------------------------------------------------------------------
     def _qr_text(self, identity: str) -> str | None:
         # Called from the simulator's thread: declare on the actor's loop, wait for it.
         future = asyncio.run_coroutine_threadsafe(self._travellers.token(identity), self._loop)
         return future.result(timeout=60)
 
-    def _frames(self) -> Iterator[Frame]:
-        return open_frames(
-            self._visible.source,
-            self._visible.rate_fps,
-            thermal_source=self._thermal.source if self._thermal else None,
-            faces_dir=self._settings.sim_faces_dir,
-            qr_text=self._qr_text,
-            on_corrupt=self._corrupt,
-        )
-
-    def _corrupt(self, name: str) -> None:
-        self._pipeline.counters.frames_corrupt += 1
-
-    async def _read_forever(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                self._state = "connecting"
-                frames = await asyncio.to_thread(self._frames)
-                self._state = "streaming"
-                attempt = 0
-                await self._pump(frames)
-            except SourceError as e:
-                if e.code == "ended" and self._visible.source.startswith(("file:", "sim:")):
-                    self._state = f"ended ({e.detail})"
-                    self._queue.append(_END)  # the worker screens the open tracks
-                    self._ready.set()
-                    return
-                self._state = f"{e.code}: {e.detail}"
-            except Exception as e:  # a broken source must not take the actor down
-                log.exception("camera source failed")
-                self._state = f"error: {type(e).__name__}"
-            wait = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
-            attempt += 1
-            self._pipeline.counters.reconnects += 1
-            self._metrics.reconnects.inc()
-            await asyncio.sleep(wait)
-
-    async def _pump(self, frames: Iterator[Frame]) -> None:
-        # A live stream comes at its own pace; a recording or the simulator is played at
-        # its own clock (the configured rate for a folder of frames).
-        paced = self._visible.source.startswith(("sim:", "file:"))
-        started, first_at = time.monotonic(), None
-        while True:
-            try:
-                frame = await asyncio.to_thread(next, frames)
-            except StopIteration:
-                raise SourceError("ended") from None
-            if paced:
-                first_at = frame.at if first_at is None else first_at
-                delay = (frame.at - first_at) - (time.monotonic() - started)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            self._pipeline.counters.frames_read += 1
-            self._metrics.read.inc()
-            now = time.monotonic()
-            self._read_at[frame.index] = now
-            if len(self._read_at) > 4096:  # only the recent ones are ever looked up
-                for index in list(self._read_at)[:2048]:
-                    del self._read_at[index]
-            self._clock = (frame.at, now)
-            if len(self._queue) >= self._settings.camera_frames_queued:
-                self._queue.popleft()  # the oldest waiting frame goes: keep what is fresh
-                self._drop()
-            self._queue.append(frame)
-            self._ready.set()
-
-    def _drop(self) -> None:
-        self._pipeline.counters.frames_dropped += 1
-        self._metrics.dropped.inc()
-
-    # --- working -------------------------------------------------------------------
-    def _source_now(self) -> float | None:
-        """The source's time now, from its last frame (None before any)."""
-        if self._clock is None:
-            return None
-        at, read = self._clock
-        return at + (time.monotonic() - read)
-
-    async def _work_forever(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout=TICK_S)
-            except TimeoutError:
-                now = self._source_now()
-                if now is not None and not self._queue:
-                    try:
-                        await self._pipeline.tick(now)
-                    except Exception:
-                        log.exception("ending tracks failed")
-                continue
-            self._ready.clear()
-            while self._queue:
-                frame = self._queue.popleft()
-                self._working = True
-                if frame is _END:
-                    await self._pipeline.flush()
-                    self._working = False
-                    continue
-                try:
-                    await self._pipeline.process(frame)
-                    self._metrics.processed.inc()
-                    read = self._read_at.get(frame.index)
-                    if read is not None:
-                        latency = time.monotonic() - read
-                        self._frame_latency.append(latency)
-                        counters = self._pipeline.counters
-                        counters.slowest_frame_s = max(counters.slowest_frame_s, latency)
-                except InferenceBusy:
-                    self._drop()
-                except Exception:  # one bad frame or a store hiccup: the stream goes on
-                    self._pipeline.counters.frames_failed += 1
-                    log.exception("frame %s failed", frame.index)
-                finally:
-                    self._working = False
-
-    async def _recorded(self, event: ScreeningEvent, created: bool) -> None:
-        self._metrics.tracks.inc()
-        if created:
-            for reason in [r.value for r in event.reasons] or ["none"]:
-                self._metrics.decisions.inc(
-                    tags={"decision": event.decision.value, "reason": reason}
-                )
-            read = self._read_at.get(event.frames[1])
-            if read is not None:
-                self._metrics.latency.observe(time.monotonic() - read)
-
     async def key(self) -> str:
         return self._key
 
     async def stats(self) -> dict[str, Any]:
-        c = self._pipeline.counters
-        latencies = sorted(self._frame_latency)
-
-        def quantile(q: float) -> float | None:
-            return (
-                latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
-            )
-
-        return {
-            **vars(c),
-            "state": self._state,
-            # waiting for inference, and the one in work
-            "queued": sum(frame is not _END for frame in self._queue) + self._working,
-            "frame_latency_p50_s": quantile(0.5),
-            "frame_latency_p95_s": quantile(0.95),
-        }
+        return self._runner.stats()
 
     async def stop(self) -> bool:
-        for task in (self._reader, self._worker):
+        for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         return True
-
-
-_END: Any = object()  # marks the end of a finite source in the queue

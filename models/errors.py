@@ -97,3 +97,16 @@ class ThermalFormatError(InputError):
 
     MESSAGES = _THERMAL_MESSAGES
     DEFAULT = ("Invalid thermal data", "Dữ liệu nhiệt không hợp lệ")
+
+
+class SourceError(Exception):
+    """A camera source that cannot go on: `unreachable` (cannot open; worth retrying) or
+    `ended` (a recording is finished; a live stream that stops)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code

@@ -21,22 +21,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 import cv2
 import numpy as np
 
-from dichte.models.errors import InputError
+from dichte.models.errors import InputError, SourceError
 from dichte.models.results import Frame
 from dichte.models.thermal.formats import read_thermal
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 THERMAL_SUFFIXES = {".png", ".tif", ".tiff", ".npy", ".npz", ".jpg"}
-
-
-class SourceError(Exception):
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail}" if self.detail else self.code
 
 
 def _folder(url: str) -> Path:
