@@ -48,7 +48,7 @@ class _Metrics:
         self.dropped = counter("dichte_camera_frames_dropped", "Frames dropped (inference behind)")
         self.processed = counter("dichte_camera_frames_processed", "Frames through inference")
         self.reconnects = counter("dichte_camera_reconnects", "Times the source was reopened")
-        self.tracks = counter("dichte_camera_tracks", "Passages (tracks) that ended")
+        self.tracks = counter("dichte_camera_tracks", "Passages (tracks) screened")
         self.decisions = counter(
             "dichte_screening_decisions", "Screening decisions", ("decision", "reason")
         )

@@ -111,6 +111,7 @@ class CameraPipeline:
             else None
         )
         self.counters = CameraCounters()
+        self.screening_s: deque[float] = deque(maxlen=2000)  # track closed → event stored
 
     def on_event(self, callback: Callable[[ScreeningEvent, bool], Awaitable[None]]) -> None:
         """Told of each event stored (created) or found again (a replayed passage)."""
@@ -158,23 +159,27 @@ class CameraPipeline:
             )
             observation = Observation(frame.index, frame.at, face, reading, tuple(qr_of.get(i, ())))
             detections.append((face.face.box, observation))
-        return await self._screen(self._tracker.update(frame.at, detections))
+        ended = self._tracker.update(frame.at, detections)
+        return await self._screen(_undecided(ended) + self._tracker.due(frame.at))
 
     async def tick(self, at: float) -> list[ScreeningEvent]:
         """No frame for a while (nobody in view): screen the tracks that ended by now."""
-        return await self._screen(self._tracker.update(at, []))
+        return await self._screen(_undecided(self._tracker.update(at, [])))
 
     async def flush(self) -> list[ScreeningEvent]:
         """The stream ended or the camera stops: screen every open track."""
-        return await self._screen(self._tracker.flush())
+        return await self._screen(_undecided(self._tracker.flush()))
 
     async def _screen(self, tracks: list[Track[Observation]]) -> list[ScreeningEvent]:
         events = []
         for track in tracks:
             self.counters.tracks += 1
+            started = time.monotonic()
             event, created = await self._screening.screen(
                 Passage(self.checkpoint.id, self.visible.lane, self.visible.id, tuple(track.items))
             )
+            if created:
+                self.screening_s.append(time.monotonic() - started)
             self.counters.events += created
             key = event.decision.value
             self.counters.decisions[key] = self.counters.decisions.get(key, 0) + 1
@@ -182,6 +187,12 @@ class CameraPipeline:
                 await self._on_event(event, created)
             events.append(event)
         return events
+
+
+def _undecided(tracks: list[Track[Observation]]) -> list[Track[Observation]]:
+    """One event per track: a track decided while still in view (due) adds nothing
+    when it ends."""
+    return [t for t in tracks if not t.due]
 
 
 class RunnerHooks:
@@ -243,6 +254,8 @@ class CameraRunner:
             "frame_latency_p95_s": _quantile(self._frame_latency, 0.95),
             "decision_latency_p50_s": _quantile(self._decision_latency, 0.5),
             "decision_latency_p95_s": _quantile(self._decision_latency, 0.95),
+            "screening_p50_s": _quantile(self.pipeline.screening_s, 0.5),
+            "screening_p95_s": _quantile(self.pipeline.screening_s, 0.95),
         }
 
     # --- reading -----------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""The models in this process, without Ray and without batching across callers: what
-the inference deployments run, for one machine's command line and for the benchmark's
-peer (the same checkpoint pipeline as one plain process)."""
+"""The models and the face gallery in this process, without Ray and without batching
+across callers: what the inference deployments and the gallery shards run, for one
+machine's command line and for the benchmark's peer (the same checkpoint pipeline as
+one plain process)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +21,10 @@ from dichte.models.faces.pipeline import (
 from dichte.models.images import decode_image
 from dichte.models.qr import decode_qr
 from dichte.models.results import QrCode, Sight
+
+if TYPE_CHECKING:
+    from dichte.domain.settings import Settings
+    from dichte.services.gallery import Gallery
 
 
 class LocalInference:
@@ -46,3 +51,37 @@ class LocalInference:
 
     async def read_qr(self, photo: Any) -> list[QrCode]:
         return await asyncio.to_thread(decode_qr, self._image(photo))
+
+
+class LocalGallery:
+    """Every enrolled face in this process, answering as the gallery's shard actors do
+    (`enroll`, `search`, `forget`, `enrolled`)."""
+
+    def __init__(self, gallery: Gallery) -> None:
+        self._gallery = gallery
+
+    @classmethod
+    async def of(cls, settings: Settings) -> LocalGallery:
+        """The gallery of the configured Redis, its sealed templates read in."""
+        from dichte.domain.keys import load_template_key
+        from dichte.services.gallery import Gallery
+        from dichte.store.gallery import TemplateStore
+
+        templates = TemplateStore(
+            settings.redis_url or "", settings.redis_key_prefix, load_template_key(settings)
+        )
+        gallery = Gallery(templates, settings.biometric_retention_days * 86_400)
+        await gallery.load()
+        return cls(gallery)
+
+    async def enroll(self, person_id: str, embedding: np.ndarray, source: str) -> Any:
+        return await self._gallery.enroll(person_id, embedding, source)
+
+    async def search(self, queries: np.ndarray, k: int) -> Any:
+        return await self._gallery.search(queries, k)
+
+    async def forget(self, person_id: str) -> bool:
+        return await self._gallery.forget(person_id)
+
+    async def enrolled(self, person_ids: list[str]) -> set[str]:
+        return self._gallery.enrolled(person_ids)

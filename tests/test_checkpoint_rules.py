@@ -186,3 +186,36 @@ def test_two_faces_side_by_side_are_two_tracks() -> None:
     tracks = tracker.flush()
     assert sorted(t.items[0] for t in tracks) == ["driver", "passenger"]
     assert all(len(set(t.items)) == 1 and len(t.items) == 3 for t in tracks)
+
+
+def test_a_track_still_in_view_is_due_once() -> None:
+    tracker: Tracker[int] = Tracker(TrackerParams(due_after_s=3.0))
+    due_at = []
+    for k in range(25):  # 5 s standing still at 5 fps
+        at = k * 0.2
+        tracker.update(at, [((100, 80, 50, 60), k)])
+        due_at += [at for _ in tracker.due(at)]
+    assert due_at == [pytest.approx(3.0)]
+    (track,) = tracker.flush()
+    assert track.due and len(track.items) == 25
+
+
+def test_dropped_frames_do_not_split_a_person() -> None:
+    """Under load only every fourth frame is processed (0.8 s apart, more than the
+    gap): the person seen in each stays one track, and ends after two frames without."""
+    tracker: Tracker[int] = Tracker(TrackerParams(max_gap_s=0.5, missed_frames=2))
+    ended = []
+    for k, at in enumerate([0.0, 0.8, 1.6, 2.4]):
+        ended += tracker.update(at, [((100 + 8 * k, 80, 50, 60), k)])
+    for at in (3.2, 4.0):  # gone
+        ended += tracker.update(at, [])
+    assert ended == []
+    ended += tracker.update(4.8, [])
+    assert [t.items for t in ended] == [[0, 1, 2, 3]]
+
+
+def test_a_silent_source_ends_the_track() -> None:
+    tracker: Tracker[int] = Tracker(TrackerParams(max_silence_s=2.0))
+    tracker.update(0.0, [((100, 80, 50, 60), 0)])
+    assert tracker.update(1.9, []) == []
+    assert [t.items for t in tracker.update(2.1, [])] == [[0]]
