@@ -554,12 +554,7 @@ class CheckpointSimulator:
             phone_box = self._draw_phone(visible, thermal, qr_text, mx, my, d, *showing[2:])
         ta, tb, tn = _apply(hmat, *eye_a), _apply(hmat, *eye_b), _apply(hmat, *nose)
         d_th = math.dist(ta, tb)
-        if c.blackbody:
-            x, y, w, h = c.blackbody_roi
-            thermal[y : y + h, x : x + w] = c.blackbody_set_point_c
-        noise = r.normal(0.0, c.netd_c, thermal.shape).astype(np.float32)
-        # Optics blur, sensor noise, and the camera's offset error moving the whole frame.
-        thermal = (cv2.GaussianBlur(thermal, (0, 0), blur) + noise + drift).astype(np.float32)
+        thermal = self._as_sensed(thermal, blur, drift)
 
         person.frames.append(
             FaceInFrame(
@@ -579,6 +574,24 @@ class CheckpointSimulator:
             )
         )
         return SimFrame(index, t, visible, thermal, person, qr_text)
+
+    def empty_road(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The visible and thermal frames at moment t with no vehicle in view (a camera
+        keeps sending these between vehicles)."""
+        c = self.config
+        return self._visible_background.copy(), self._as_sensed(
+            self._background.copy(), c.blur_px, self.drift(t)
+        )
+
+    def _as_sensed(self, thermal: np.ndarray, blur: float, drift: float) -> np.ndarray:
+        """The blackbody in its corner, then optics blur, sensor noise and the camera's
+        offset error moving the whole frame."""
+        c = self.config
+        if c.blackbody:
+            x, y, w, h = c.blackbody_roi
+            thermal[y : y + h, x : x + w] = c.blackbody_set_point_c
+        noise = self.rng.normal(0.0, c.netd_c, thermal.shape).astype(np.float32)
+        return (cv2.GaussianBlur(thermal, (0, 0), blur) + noise + drift).astype(np.float32)
 
     # -- drawing ------------------------------------------------------------------
     def _draw_vehicle(self, img: np.ndarray, p: Person, mx: float, my: float, d: float) -> None:
@@ -883,22 +896,40 @@ def write_scenes(
     qr_text: Callable[[str], str | None] | None = None,
     *,
     detector: FaceDetector | None = None,
+    empty_road: bool = False,
 ) -> dict[str, object]:
     """Frames under out/visible (JPEG) and out/thermal (16-bit PNG, centi-kelvin), plus
-    out/truth.json. Returns the truth."""
+    out/truth.json. Returns the truth. By default only the frames with someone in view
+    (named by their index in the truth); `empty_road` also writes the road between
+    vehicles at the frame rate, as a camera streams it (files then numbered in order)."""
     (out / "visible").mkdir(parents=True, exist_ok=True)
     (out / "thermal").mkdir(parents=True, exist_ok=True)
     sim = CheckpointSimulator(config, qr_text, detector=detector)
     # Each file stamped with its moment (as a recorder does): the scene starts now.
     start = time.time()
-    for f in sim.frames():
-        visible = out / "visible" / f"{f.index:06d}.jpg"
-        thermal = out / "thermal" / f"{f.index:06d}.png"
-        cv2.imwrite(str(visible), f.visible_bgr)
-        ck = np.clip(np.round((f.thermal_c + 273.15) * 100), 0, 65535).astype(np.uint16)
+    written = 0
+
+    def write(index: int, t: float, visible_bgr: np.ndarray, thermal_c: np.ndarray) -> None:
+        visible = out / "visible" / f"{index:06d}.jpg"
+        thermal = out / "thermal" / f"{index:06d}.png"
+        cv2.imwrite(str(visible), visible_bgr)
+        ck = np.clip(np.round((thermal_c + 273.15) * 100), 0, 65535).astype(np.uint16)
         cv2.imwrite(str(thermal), ck)
         for path in (visible, thermal):
-            os.utime(path, (start + f.t_s, start + f.t_s))
+            os.utime(path, (start + t, start + t))
+
+    last_t = -1.0 / config.fps
+    for f in sim.frames():
+        if not empty_road:
+            write(f.index, f.t_s, f.visible_bgr, f.thermal_c)
+            continue
+        # The road between vehicles, one frame per period until this one.
+        t = last_t + 1.0 / config.fps
+        while t < f.t_s - 0.5 / config.fps:
+            write(written, t, *sim.empty_road(t))
+            written, t = written + 1, t + 1.0 / config.fps
+        write(written, f.t_s, f.visible_bgr, f.thermal_c)
+        written, last_t = written + 1, f.t_s
     truth = sim.truth()
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
     return truth
