@@ -76,7 +76,11 @@ class CheckpointConfig(Frozen):
 
 
 def _source_problem(source: str) -> str | None:
-    url = urlparse(source)
+    try:
+        url = urlparse(source)
+        url.port  # noqa: B018 (parsed here: out of range or not a number raises)
+    except ValueError as e:
+        return str(e)
     if url.scheme not in SOURCE_SCHEMES:
         return f"scheme {url.scheme or '(none)'}"
     if url.scheme == "sim":
@@ -127,7 +131,7 @@ def check_checkpoint(c: CheckpointConfig) -> list[FieldError]:
 
 
 def _usable_homography(h: list[list[float]] | None) -> bool:
-    if h is None:
+    if h is None or len(h) != 3 or any(len(row) != 3 for row in h):
         return False
     m = np.asarray(h, dtype=np.float64)
     return (

@@ -90,8 +90,20 @@ def test_checkpoint_refusals(change: dict[str, object], expected: tuple[str, str
         ({"pair_of": "nobody"}, "pair_unknown"),
         ({"homography": [[1, 0, 0], [2, 0, 0], [0, 0, 1]]}, "homography_invalid"),
         ({"homography": [[1, 0], [0, 1]]}, "homography_invalid"),
+        ({"homography": [[1.0], [0, 1, 0], []]}, "homography_invalid"),
+        ({"source": "http://[::1/stream"}, "source_invalid"),
+        ({"source": "rtsp://cam:99999/live"}, "source_invalid"),
     ],
-    ids=["unknown scheme", "sim seed not a number", "pair unknown", "singular", "not 3x3"],
+    ids=[
+        "unknown scheme",
+        "sim seed not a number",
+        "pair unknown",
+        "singular",
+        "not 3x3",
+        "ragged rows",
+        "broken address",
+        "port out of range",
+    ],
 )
 def test_thermal_camera_refusals(camera: dict[str, object], expected: str) -> None:
     v, t = lane(1)

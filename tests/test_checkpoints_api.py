@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -177,10 +178,26 @@ def test_configuration_is_checked_and_changed_at_run_time(
     )
 
 
+@pytest.fixture
+def enrolled(http: httpx.Client, province: dict[str, str]) -> Iterator[list[str]]:
+    """QR tokens of the people a test's passages enrolled: their faces are forgotten
+    afterwards (staff on their behalf), so the server's gallery holds no stray copy of a
+    face another test enrols."""
+    tokens: list[str] = []
+    yield tokens
+    for token in tokens:
+        gone = http.post("/api/v1/faces/forget", data={"person_token": token}, headers=province)
+        assert gone.status_code == 200 and gone.json()["forgotten"] is True, gone.text
+
+
 def test_first_passage_enrols_the_next_is_known_by_face(
-    http: httpx.Client, province: dict[str, str], checkpoint: dict[str, Any]
+    http: httpx.Client,
+    province: dict[str, str],
+    checkpoint: dict[str, Any],
+    enrolled: list[str],
 ) -> None:
     traveller = declare(http, biometric_consent=True)
+    enrolled.append(traveller["qr_token"])
     first = push(
         http,
         province,
@@ -217,9 +234,13 @@ def test_first_passage_enrols_the_next_is_known_by_face(
 
 
 def test_someone_elses_qr_and_no_declaration_send_to_secondary_screening(
-    http: httpx.Client, province: dict[str, str], checkpoint: dict[str, Any]
+    http: httpx.Client,
+    province: dict[str, str],
+    checkpoint: dict[str, Any],
+    enrolled: list[str],
 ) -> None:
     owner = declare(http, biometric_consent=True)
+    enrolled.append(owner["qr_token"])
     enrol = push(
         http,
         province,
@@ -321,7 +342,11 @@ def test_a_co_traveller_seen_only_by_the_camera_is_traced(
 ) -> None:
     """Two people pass lane 1 within a minute (the camera reads no plate); one falls
     ill: the other is F1 by the shared vehicle."""
-    driver, passenger = declare(http), declare(http)
+    # No consent: nothing to enrol (a face another test enrols stays that test's).
+    driver, passenger = (
+        declare(http, biometric_consent=False),
+        declare(http, biometric_consent=False),
+    )
     at = datetime.now(UTC) - timedelta(minutes=30)
     seen = {}
     for who, image, seconds in ((driver, "obama.jpg", 0), (passenger, "biden.jpg", 20)):

@@ -188,7 +188,9 @@ def test_each_passage_shows_live_in_its_lane_and_the_list_in_both_languages(
     assert_accessible(page, "opened, no passage yet")
     page.evaluate("window.stillTheSamePage = true")  # gone if anything reloads the page
 
-    traveller = http.post("/api/v1/declarations", json=distinct_declaration())
+    # No consent: the passage enrols nobody (the server's gallery is other tests' too).
+    declaration = {**distinct_declaration(), "biometric_consent": False}
+    traveller = http.post("/api/v1/declarations", json=declaration)
     assert traveller.status_code == 201, traveller.text
     first = push(http, province, 1, lane1_photo, traveller.json()["qr_token"])
     assert first["declaration"]["status"] == "valid" and first["person"]["via"] == "qr"
