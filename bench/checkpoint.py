@@ -54,6 +54,7 @@ from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
 from dichte.store.checkpoints import CheckpointStore  # noqa: E402
 from dichte.store.declarations import DeclarationStore  # noqa: E402
 
+SETTLE_S = 5.0  # after the measurement, before the events are read: pending decisions land
 SIM = {
     "seed": 21,
     "people": 60,  # about 4 minutes of road: longer than any run
@@ -106,18 +107,67 @@ def checkpoint(cid: str, folder: Path, sim: SimConfig, streams: int) -> Checkpoi
     )
 
 
-def people_passed(folder: Path, frames_read: int) -> int:
-    """People whose passage was over by a stream's last frame read (from the truth and
-    the recording's frame times): what its events should number."""
+async def against_truth(
+    settings: Settings, checkpoint_id: str, folder: Path, read: dict[str, int]
+) -> dict[str, int]:
+    """A run's events against the recording's truth, per camera (`read`: camera id →
+    frames it had read when the run was measured; the events are read a few seconds
+    later, so passages over by then have had time to be decided). Each event is the
+    person in view during its frames. People: whose passage was over by then; one
+    event each is right, none is missed, more is split; an event with no one in view
+    is stray. Fever, by each such person's (first) event: febrile people caught
+    (`fever` among the reasons), well people flagged, people with no reading."""
     stamps = sorted(p.stat().st_mtime for p in (folder / "visible").iterdir())
-    if not frames_read:
-        return 0
-    played = stamps[min(frames_read, len(stamps)) - 1] - stamps[0]
-    truth = json.loads((folder / "truth.json").read_text())
-    return sum(1 for p in truth["persons"] if p["frames"] and p["frames"][-1]["t_s"] <= played)
+    persons = [
+        (p["frames"][0]["t_s"], p["frames"][-1]["t_s"], p["fever"])
+        for p in json.loads((folder / "truth.json").read_text())["persons"]
+        if p["frames"]
+    ]
+    store = CheckpointStore.of(settings)
+    events, since = [], None
+    while page := await store.events(checkpoint_id, since, 500):
+        events += [json.loads(raw) for _, raw in page]
+        since = page[-1][0]
+    await store.close()
+    kinds = "people one_event missed split stray febrile caught well flagged no_reading"
+    counts = dict.fromkeys(kinds.split(), 0)
+    for camera, frames_read in read.items():
+        played = stamps[min(frames_read, len(stamps)) - 1] - stamps[0] if frames_read else -1
+        theirs: dict[int, list[dict[str, Any]]] = {}
+        for e in (e for e in events if e["camera_id"] == camera):
+            first, last = (stamps[i] - stamps[0] for i in e["frames"])
+            who = next(
+                (
+                    i
+                    for i, (a, b, _) in enumerate(persons)
+                    if a - 0.01 <= last and first <= b + 0.01
+                ),
+                None,
+            )
+            if who is None:
+                counts["stray"] += 1
+            else:
+                theirs.setdefault(who, []).append(e)
+        for i, (_, end, febrile) in enumerate(persons):
+            if end > played:
+                continue  # still passing when measured
+            counts["people"] += 1
+            mine = theirs.get(i, [])
+            counts["one_event" if len(mine) == 1 else "split" if mine else "missed"] += 1
+            if not mine:
+                continue
+            if mine[0]["temperature"] is None:
+                counts["no_reading"] += 1
+            elif febrile:
+                counts["febrile"] += 1
+                counts["caught"] += "fever" in mine[0]["reasons"]
+            else:
+                counts["well"] += 1
+                counts["flagged"] += "fever" in mine[0]["reasons"]
+    return counts
 
 
-def summarise(stats: list[dict[str, Any]], seconds: float, folder: Path) -> dict[str, Any]:
+def summarise(stats: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     def worst(key: str) -> float | None:
         values = [s[key] for s in stats if s.get(key) is not None]
         return round(max(values), 3) if values else None
@@ -135,7 +185,6 @@ def summarise(stats: list[dict[str, Any]], seconds: float, folder: Path) -> dict
         "decision_p95_s": worst("decision_latency_p95_s"),
         "screening_p95_s": worst("screening_p95_s"),
         "events": sum(s["events"] for s in stats),
-        "people_passed": sum(people_passed(folder, s["frames_read"]) for s in stats),
     }
 
 
@@ -174,7 +223,11 @@ def run_ray(
             _wait(partial(_streaming, supervisor, names, True))
             time.sleep(seconds)
             cameras = ray.get(supervisor.cameras.remote())
-            rows.append({"way": "ours", **summarise([cameras[x] for x in names], seconds, folder)})
+            stats = [cameras[x] for x in names]
+            time.sleep(SETTLE_S)
+            read = {f"v{lane}": s["frames_read"] for lane, s in enumerate(stats, 1)}
+            truth = asyncio.run(against_truth(settings, cid, folder, read))
+            rows.append({"way": "ours", **summarise(stats, seconds), **truth})
             print(rows[-1], flush=True)
             asyncio.run(
                 _save(settings, checkpoint(cid, folder, sim, n).model_copy(update={"cameras": []}))
@@ -253,11 +306,14 @@ async def run_peer_once(
     tasks += [asyncio.create_task(r.work_forever()) for r in runners]
     await asyncio.sleep(seconds)
     stats = [r.stats() for r in runners]
+    await asyncio.sleep(SETTLE_S)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await store.close()
-    return {"way": "peer", **summarise(stats, seconds, folder)}
+    read = {f"v{lane}": s["frames_read"] for lane, s in enumerate(stats, 1)}
+    truth = await against_truth(settings, config.id, folder, read)
+    return {"way": "peer", **summarise(stats, seconds), **truth}
 
 
 def main() -> None:
@@ -298,8 +354,10 @@ def main() -> None:
         f"{meta['when']}",
         "",
         "| way | streams | frames processed/s | dropped | frame p50 | frame p95 "
-        "| decision p95 after last sighting | screening p95 | events / people passed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| decision p95 after last sighting | screening p95 | people: one event / passed "
+        "| missed | split | stray events | fever caught | well flagged | no reading |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: |",
     ]
 
     def ms(v: float | None) -> str:
@@ -309,7 +367,9 @@ def main() -> None:
         lines.append(
             f"| {r['way']} | {r['streams']} | {r['processed_per_s']} | {r['dropped_pct']} % | "
             f"{ms(r['frame_p50_s'])} | {ms(r['frame_p95_s'])} | {ms(r['decision_p95_s'])} | "
-            f"{ms(r['screening_p95_s'])} | {r['events']} / {r['people_passed']} |"
+            f"{ms(r['screening_p95_s'])} | {r['one_event']} / {r['people']} | {r['missed']} | "
+            f"{r['split']} | {r['stray']} | {r['caught']} / {r['febrile']} | "
+            f"{r['flagged']} / {r['well']} | {r['no_reading']} |"
         )
     (RESULTS / "checkpoint.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import sys
 import time
@@ -15,7 +16,7 @@ from rich.console import Console
 from dichte.cli.thermal import sim, thermal
 from dichte.cli.vision import faces, qr
 from dichte.domain.keys import encode_private_key, load_signing_key, new_template_key
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Mode, Settings
 from dichte.domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
 
 app = typer.Typer(
@@ -61,11 +62,35 @@ def run(
         console.print(f"  health            {base}/healthz")
         console.print(f"  metrics           http://127.0.0.1:{live.metrics_port}/metrics")
         console.print(f"  redis             {live.redis_url}")
+        for line in asyncio.run(_lane_pages(live, base)):
+            console.print(line, soft_wrap=True)  # a token must stay one line to copy
         console.print("Ctrl-C or SIGTERM stops everything.")
         stop.wait()
         console.print("stopping ...")
         stopping = time.monotonic()
     console.print(f"dichte stopped ({time.monotonic() - stopping:.1f} s).")
+
+
+async def _lane_pages(settings: Settings, base: str) -> list[str]:
+    """The lane view of each checkpoint with cameras; in development, a staff token of
+    its province to open it with (production: make one with `dichte token`)."""
+    from dichte.store.checkpoints import CheckpointStore
+
+    store = CheckpointStore.of(settings)
+    try:
+        _, configs = await store.all()
+    finally:
+        await store.close()
+    lines = []
+    for config in configs:
+        if not config.cameras:
+            continue
+        lines.append(f"  lane view         {base}/checkpoints/{config.id}   ({config.name})")
+        province = config.province_code()
+        if settings.mode is not Mode.PRODUCTION and province is not None:
+            token = _staff_token(settings, Role.PROVINCE, province, "make-run", 12)
+            lines.append(f"    staff token (development, 12 h): {token}")
+    return lines
 
 
 @app.command()
@@ -80,16 +105,23 @@ def token(
 ) -> None:
     """Print a staff bearer token signed with the server key."""
     settings = _settings()
-    now = int(time.time())
-    claims = StaffClaims(
-        role,
-        unit,
-        subject,
-        now,
-        now + 3600 * (hours or settings.staff_token_ttl_hours),
-        tuple(int(c) for c in communes.split(",") if c.strip()),
+    served = tuple(int(c) for c in communes.split(",") if c.strip())
+    print(
+        _staff_token(settings, role, unit, subject, hours or settings.staff_token_ttl_hours, served)
     )
-    print(sign_staff(load_signing_key(settings), claims))
+
+
+def _staff_token(
+    settings: Settings,
+    role: Role,
+    unit: int,
+    subject: str,
+    hours: int,
+    communes: tuple[int, ...] = (),
+) -> str:
+    now = int(time.time())
+    claims = StaffClaims(role, unit, subject, now, now + 3600 * hours, communes)
+    return sign_staff(load_signing_key(settings), claims)
 
 
 @app.command()
