@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -309,7 +310,9 @@ async def run_peer_once(
     await asyncio.sleep(SETTLE_S)
     for t in tasks:
         t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # A task stuck in a store call must not hang the run: its counts are taken already.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
     await store.close()
     read = {f"v{lane}": s["frames_read"] for lane, s in enumerate(stats, 1)}
     truth = await against_truth(settings, config.id, folder, read)
@@ -324,6 +327,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--serve-config", type=Path, default=ROOT / "cluster" / "serve_config.yaml")
     parser.add_argument("--no-peer", action="store_true", help="only ours")
+    parser.add_argument("--no-ours", action="store_true", help="only the peer")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the rows of bench/results/checkpoint.json this run does not measure",
+    )
     args = parser.parse_args()
     counts = [int(x) for x in args.streams.split(",")]
     if not FACES.is_dir():
@@ -332,7 +341,11 @@ def main() -> None:
     with EmbeddedRedis(data, append_only=False) as redis:
         settings = Settings(redis_url=redis.url, data_dir=data, simulated_checkpoint=False)
         sim = record(settings, data / "scene")
-        rows = run_ray(settings, data / "scene", sim, counts, args.seconds, args.serve_config)
+        rows = (
+            []
+            if args.no_ours
+            else run_ray(settings, data / "scene", sim, counts, args.seconds, args.serve_config)
+        )
         for n in [] if args.no_peer else counts:
             rows.append(asyncio.run(run_peer_once(settings, data / "scene", sim, n, args.seconds)))
             print(rows[-1], flush=True)
@@ -347,10 +360,18 @@ def main() -> None:
         else str(args.serve_config),
         "recording": SIM,
     }
+    if args.append and (RESULTS / "checkpoint.json").exists():
+        measured = {(r["way"], r["streams"]) for r in rows}
+        kept = json.loads((RESULTS / "checkpoint.json").read_text())["rows"]
+        rows += [r for r in kept if (r["way"], r["streams"]) not in measured]
+    write_results(rows, meta, args.seconds)
+
+
+def write_results(rows: list[dict[str, Any]], meta: dict[str, Any], seconds: float) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "checkpoint.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [
-        f"Camera streams at 5 frames/s, {os.cpu_count()} CPUs, {args.seconds:.0f} s a run, "
+        f"Camera streams at 5 frames/s, {os.cpu_count()} CPUs, {seconds:.0f} s a run, "
         f"{meta['when']}",
         "",
         "| way | streams | frames processed/s | dropped | frame p50 | frame p95 "
