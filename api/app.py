@@ -22,6 +22,7 @@ from dichte.api.routes import (
     faces,
     qr,
     thermal,
+    units,
     venues,
 )
 from dichte.domain.settings import Settings
@@ -79,6 +80,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         thermal,
         faces,
         checkpoints,
+        units,
     ):
         v1.include_router(module.router)
     v1.add_api_route("/healthz", _health, **_HEALTH_DOC)  # type: ignore[arg-type]
@@ -89,6 +91,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     index = (web / "templates" / "index.html").read_text(encoding="utf-8")
     checkin = (web / "templates" / "checkin.html").read_text(encoding="utf-8")
     lane = (web / "templates" / "lane.html").read_text(encoding="utf-8")
+    unit_html = (web / "templates" / "unit.html").read_text(encoding="utf-8")
 
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
@@ -107,5 +110,11 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     app.add_api_route(
         "/checkpoints/{checkpoint_id}", lane_page, methods=["GET"], include_in_schema=False
     )
+
+    async def unit_page(unit: str) -> HTMLResponse:
+        # A health unit's work page: its lists and its live feed; the page asks the API.
+        return HTMLResponse(unit_html)
+
+    app.add_api_route("/units/{unit}", unit_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(web / "static")), name="static")
     return app

@@ -17,6 +17,7 @@ from dichte.services.checkpoints import CheckpointService
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import FaceService
 from dichte.services.screening import ScreeningService
+from dichte.services.units import UnitService
 from dichte.services.venues import VenueService
 from dichte.services.vision import VisionService
 
@@ -31,6 +32,7 @@ class Services:
     cases: CaseService
     vision: VisionService
     checkpoints: CheckpointService
+    units: UnitService
     public_key: Ed25519PublicKey
     metrics: ApiMetrics
     trust_forwarded_for: bool = False
@@ -71,6 +73,10 @@ async def _checkpoints(s: AllServices) -> CheckpointService:
     return s.checkpoints
 
 
+async def _units(s: AllServices) -> UnitService:
+    return s.units
+
+
 async def _screenings(s: AllServices) -> ScreeningService:
     if s.screenings is None:
         raise DomainError.of("request", "faces_unavailable")
@@ -91,6 +97,7 @@ Vision = Annotated[VisionService, Depends(_vision)]
 Faces = Annotated[FaceService, Depends(_faces)]
 Checkpoints = Annotated[CheckpointService, Depends(_checkpoints)]
 Screenings = Annotated[ScreeningService, Depends(_screenings)]
+Units = Annotated[UnitService, Depends(_units)]
 
 
 async def bearer_staff(s: Services, authorization: str | None) -> StaffClaims:
@@ -101,6 +108,12 @@ async def bearer_staff(s: Services, authorization: str | None) -> StaffClaims:
         return verify_staff(s.public_key, authorization[len("Bearer ") :])
     except DomainError as e:
         raise DomainError(e.errors, status=401) from None
+
+
+def bearer_or_query(authorization: str | None, access_token: str | None) -> str | None:
+    """The Authorization header, else the token given in the query (EventSource and
+    <img> send no headers)."""
+    return authorization or (f"Bearer {access_token}" if access_token else None)
 
 
 async def _staff(

@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import ValidationError
 from rich.console import Console
 
+from dichte.cli.ioc import ioc
+from dichte.cli.store import settings_or_exit, store_settings
 from dichte.cli.thermal import sim, thermal
 from dichte.cli.vision import faces, qr
 from dichte.domain.keys import encode_private_key, load_signing_key, new_template_key
@@ -26,15 +27,11 @@ console = Console(stderr=True)
 app.add_typer(thermal, name="thermal")
 app.add_typer(faces, name="faces")
 app.add_typer(qr, name="qr")
+app.add_typer(ioc, name="ioc")
 app.command()(sim)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as e:
-        console.print(f"[red]Settings refused:[/red] {e}")
-        raise typer.Exit(2) from None
+_settings = settings_or_exit
 
 
 @app.command()
@@ -99,13 +96,22 @@ def token(
     unit: Annotated[int, typer.Option(help="Unit code: commune, province or centre id")],
     subject: Annotated[str, typer.Option(help="Who holds the token")] = "staff",
     communes: Annotated[
-        str, typer.Option(help="Communes a health centre serves, comma-separated codes")
+        str,
+        typer.Option(
+            help="Communes a health centre serves, comma-separated codes; default: those "
+            "cluster/health_centres.yaml gives the centre"
+        ),
     ] = "",
     hours: Annotated[int | None, typer.Option(help="Lifetime; default from settings")] = None,
 ) -> None:
     """Print a staff bearer token signed with the server key."""
     settings = _settings()
     served = tuple(int(c) for c in communes.split(",") if c.strip())
+    if role is Role.HEALTH_CENTRE and not served:  # the centre's communes, as mapped
+        from dichte.services.wiring import jurisdictions
+
+        centre = jurisdictions(settings).centre(unit)
+        served = centre.communes if centre else ()
     print(
         _staff_token(settings, role, unit, subject, hours or settings.staff_token_ttl_hours, served)
     )
@@ -132,21 +138,12 @@ def prune(
     indexes and outbox, cases, quarantine orders). The running system does this on its
     own every DICHTE_RETENTION_INTERVAL_MINUTES; this is for an operator who wants it now.
     Uses DICHTE_REDIS_URL, else the embedded Redis of DICHTE_DATA_DIR (running or not)."""
-    import asyncio
-    import contextlib
     import json
 
     from dichte.services.retention import RetentionService
-    from dichte.serving.embedded_redis import EmbeddedRedis, running_url
 
-    settings = _settings()
-    with contextlib.ExitStack() as stack:
-        url = settings.redis_url or running_url(settings.data_dir)
-        if url is None:  # the system is stopped: open its store ourselves
-            url = stack.enter_context(
-                EmbeddedRedis(settings.data_dir, strict_durability=settings.strict_durability)
-            ).url
-        service = RetentionService(settings.model_copy(update={"redis_url": url}))
+    with store_settings(_settings()) as settings:
+        service = RetentionService(settings)
 
         async def go() -> dict[str, int]:
             try:

@@ -215,6 +215,20 @@ MESSAGES: dict[str, Bilingual] = {
         "Người khai không đồng ý đăng ký sinh trắc học.",
         "The declaration does not consent to biometric enrolment.",
     ),
+    "unit_unknown": (
+        "Không có đơn vị {unit} (commune-<mã>, centre-<mã> hoặc province-<mã>).",
+        "No unit {unit} (commune-<code>, centre-<code> or province-<code>).",
+    ),
+    "unit_required": (
+        "Cần chọn đơn vị (tham số unit).",
+        "Name the unit to list (the unit parameter).",
+    ),
+    "cursor_invalid": ("Con trỏ trang không hợp lệ.", "This page cursor is not valid."),
+    "webhook_url_invalid": (
+        "Địa chỉ webhook phải là http(s)://…",
+        "A webhook URL must be http(s)://…",
+    ),
+    "event_type_unknown": ("Không có loại sự kiện {type}.", "No event type {type}."),
     "bad_coordinates": (
         "Cần {count} số, cách nhau bởi dấu phẩy (kích thước phải dương).",
         "Expected {count} comma-separated numbers (sizes positive).",
@@ -234,6 +248,7 @@ STATUS: dict[str, int] = {
     "no_consent": 403,
     "receipt_secret_invalid": 403,
     "not_found": 404,
+    "unit_unknown": 404,
     "person_unknown": 404,
     "method_not_allowed": 405,
     "idempotency_key_reused": 409,
@@ -258,6 +273,7 @@ THINGS: dict[str, Bilingual] = {
     "province": ("tỉnh/thành phố", "province"),
     "page": ("trang", "page"),
     "checkpoint": ("chốt kiểm soát", "checkpoint"),
+    "webhook": ("webhook", "webhook"),
     "camera": ("camera", "camera"),
     "event": ("lượt kiểm tra (hoặc ảnh đã hết hạn)", "screening event (or its picture expired)"),
 }

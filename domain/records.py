@@ -30,6 +30,7 @@ class Write:
     checkpoint: str = ""  # a declaration made at a checkpoint is a passage there
     plate: str = ""
     person_fields: tuple[str, ...] = ()  # field, value, ... of the person's profile
+    units: tuple[str, ...] = ()  # the health units it is routed to (domain.events)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,12 @@ class DeclarationRecord(BaseModel):
             return f"h:{hashlib.sha256(header.encode()).hexdigest()}"
         return f"c:{content_hash or self.declaration.content_hash()}"
 
-    def to_write(self, idempotency_key: str, content_hash: str | None = None) -> Write:
+    def to_write(
+        self,
+        idempotency_key: str,
+        content_hash: str | None = None,
+        units: tuple[str, ...] = (),
+    ) -> Write:
         """What the store writes; `idempotency_key` as `idempotency_key()` made it (the
         content hash, when the caller has it, is not computed again: the hot path)."""
         content_hash = content_hash or self.declaration.content_hash()
@@ -79,6 +85,7 @@ class DeclarationRecord(BaseModel):
             phone=d.phone,
             checkpoint=d.checkpoint_id or "",
             plate=d.vehicle.plate,
+            units=units,
             person_fields=(
                 "full_name",
                 d.full_name,

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dichte.domain.events import Minimisation
 from dichte.domain.tracing import OutbreakSettings
 
 
@@ -187,6 +188,52 @@ class Settings(BaseSettings):
         "to a clinical thermometer, so it leans towards catching fevers",
     )
 
+    health_centres_config: Path = Field(
+        Path("cluster/health_centres.yaml"),
+        description="Regional health centres and the communes each serves (records are "
+        "routed to a commune, its centre and its province)",
+    )
+    ioc_url: str | None = Field(
+        None,
+        description="Where record events are POSTed for the provincial IOC (CloudEvents "
+        "batches signed per Standard Webhooks); unset: nothing leaves the province",
+    )
+    ioc_secret: SecretStr | None = Field(
+        None, description="The IOC's Standard Webhooks secret (whsec_…); needed with ioc_url"
+    )
+    ioc_payload: Minimisation = Field(
+        Minimisation.PSEUDONYMISED,
+        description="What leaves for the IOC: full records, records with identity fields "
+        "replaced by a keyed hash (pseudonymised), or aggregates (kind and units only)",
+    )
+    ioc_pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Key of the pseudonyms sent to the IOC (any string); unset: derived "
+        "from the signing key, so pseudonyms stay stable while that key does",
+    )
+    ioc_source: str = Field(
+        "urn:dichte", description="The CloudEvents `source` of events this system sends"
+    )
+    delivery_batch: int = Field(
+        1000,
+        ge=1,
+        le=5000,
+        description="Events per request to the IOC and to webhooks (at most; ~1.3 MB at 1000)",
+    )
+    delivery_max_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Times an event a receiver refuses (4xx) is tried before it goes to "
+        "the dead letters (a receiver that is down or answers 5xx is retried without end)",
+    )
+
+    @model_validator(mode="after")
+    def _ioc_needs_secret(self) -> Settings:
+        if self.ioc_url and not (self.ioc_secret and self.ioc_secret.get_secret_value()):
+            raise ValueError("DICHTE_IOC_URL needs DICHTE_IOC_SECRET (whsec_…)")
+        return self
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.mode is Mode.PRODUCTION:
@@ -216,6 +263,8 @@ class Settings(BaseSettings):
         values = self.model_dump(mode="json")
         if self.signing_key is not None:
             values["signing_key"] = self.signing_key.get_secret_value()
-        if self.template_key is not None:
-            values["template_key"] = self.template_key.get_secret_value()
+        for name in ("template_key", "ioc_secret", "ioc_pseudonym_key"):
+            secret = getattr(self, name)
+            if secret is not None:
+                values[name] = secret.get_secret_value()
         return values

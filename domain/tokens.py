@@ -200,14 +200,19 @@ def verify_staff(
     return claims
 
 
-def receipt_key(key: Ed25519PrivateKey) -> bytes:
-    """The HMAC key of receipt secrets, derived from the server key (derive once)."""
+def derived_key(key: Ed25519PrivateKey, context: bytes) -> bytes:
+    """A 32-byte HMAC key for one purpose (`context`), derived from the server key."""
     seed = key.private_bytes(
         serialization.Encoding.Raw,
         serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
     )
-    return hmac.new(seed, _RECEIPT_CONTEXT, hashlib.sha256).digest()
+    return hmac.new(seed, context, hashlib.sha256).digest()
+
+
+def receipt_key(key: Ed25519PrivateKey) -> bytes:
+    """The HMAC key of receipt secrets, derived from the server key (derive once)."""
+    return derived_key(key, _RECEIPT_CONTEXT)
 
 
 def receipt_secret(mac_key: bytes, declaration_id: str, idempotency_key: str) -> str:

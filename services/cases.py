@@ -41,6 +41,8 @@ from dichte.domain.cases import (
 from dichte.domain.clock import in_future, now_utc, today_in_vietnam
 from dichte.domain.declaration import DiagnosticResult
 from dichte.domain.errors import DomainError, not_found, refuse
+from dichte.domain.events import person_units
+from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.records import covers
 from dichte.domain.tokens import Role, StaffClaims
 from dichte.domain.tracing import Contact, Exposure, OutbreakSettings, TraceResult, trace
@@ -74,11 +76,23 @@ def _seconds(now: datetime) -> datetime:
 
 class CaseService:
     def __init__(
-        self, store: EpiStore, declarations: DeclarationService, outbreak: OutbreakSettings
+        self,
+        store: EpiStore,
+        declarations: DeclarationService,
+        outbreak: OutbreakSettings,
+        jurisdictions: Jurisdictions | None = None,
     ) -> None:
         self._store = store
         self._declarations = declarations
         self.outbreak = outbreak
+        self._units = jurisdictions or Jurisdictions()
+
+    def _contact_units(self, contact: ContactRecord, case_commune: int | None) -> tuple[str, ...]:
+        return person_units(self._units, contact.commune_code, case_commune)
+
+    async def _case_commune(self, case_id: str) -> int | None:
+        case = await self._store.case(case_id)
+        return case.commune_code if case else None
 
     # --- access ------------------------------------------------------------------------
     async def case(self, case_id: str, staff: StaffClaims) -> Case:
@@ -145,7 +159,7 @@ class CaseService:
         if case.classification is Classification.CONFIRMED:
             case = case.model_copy(update={"confirmed_at": case.created_at})
         refuse(check_confirmable(case))
-        return await self._store.create_case(case)
+        return await self._store.create_case(case, person_units(self._units, case.commune_code))
 
     async def read(self, case_id: str, staff: StaffClaims) -> CasePublic:
         return CasePublic.of(await self.case(case_id, staff))
@@ -157,7 +171,7 @@ class CaseService:
         refuse(check_case_changes(body, today_in_vietnam(), now))
         case = (await self.case(case_id, staff)).changed(body, _seconds(now))
         refuse(check_confirmable(case))
-        await self._store.save_case(case)
+        await self._store.save_case(case, person_units(self._units, case.commune_code))
         return CasePublic.of(case, await self.record_contacts(case))
 
     async def convert(
@@ -188,7 +202,8 @@ class CaseService:
         case, created = await self._open(case)
         if created:
             await self._store.save_contact(
-                contact.model_copy(update={"converted_case_id": case.id})
+                contact.model_copy(update={"converted_case_id": case.id}),
+                self._contact_units(contact, await self._case_commune(contact.case_id)),
             )
         return CasePublic.of(case, await self.record_contacts(case) if created else None), created
 
@@ -237,7 +252,9 @@ class CaseService:
             return 0
         found = await people(self._store, sorted(result.f1))
         records = [self._contact_record(case, c, found[p]) for p, c in result.f1.items()]
-        return await self._store.add_contacts(case.id, records)
+        return await self._store.add_contacts(
+            case.id, [(r, self._contact_units(r, case.commune_code)) for r in records]
+        )
 
     def _contact_record(self, case: Case, contact: Contact, who: PersonView) -> ContactRecord:
         exposures = exposures_out(contact)
@@ -344,7 +361,9 @@ class CaseService:
         who = (await people(self._store, [person]))[person]
         exposure = Exposure(body.kind.value, int(body.at.timestamp()), body.place, case.person_id)
         record = self._contact_record(case, Contact(person, [exposure]), who)
-        await self._store.add_contacts(case.id, [record])
+        await self._store.add_contacts(
+            case.id, [(record, self._contact_units(record, case.commune_code))]
+        )
         stored = await self._store.contact(record.id)
         assert stored is not None
         return stored
@@ -359,7 +378,9 @@ class CaseService:
             contact = contact.recorded(body)
         except ValueError:
             raise DomainError.of("date", "not_a_follow_up_day") from None
-        await self._store.save_contact(contact)
+        await self._store.save_contact(
+            contact, self._contact_units(contact, await self._case_commune(contact.case_id))
+        )
         return contact
 
     # --- quarantine --------------------------------------------------------------------
@@ -382,7 +403,7 @@ class CaseService:
             commune_code=commune,
             province_code=province,
         )
-        await self._store.add_quarantine(order)
+        await self._store.add_quarantine(order, person_units(self._units, order.commune_code))
         return order
 
     async def change_quarantine(
@@ -400,5 +421,5 @@ class CaseService:
                 raise DomainError.of("end", "end_before_start")
             update["end"] = body.end
         order = order.model_copy(update=update)
-        await self._store.save_quarantine(order)
+        await self._store.save_quarantine(order, person_units(self._units, order.commune_code))
         return order

@@ -82,7 +82,13 @@ class CheckinService:
     ) -> tuple[CheckinPublic, bool]:
         """(the check-in, created): a second scan in the same minute is the first one."""
         venue, person, at = await self._scan(body, staff)
-        created, start = await self._store.check_in(venue.id, person, at, vietnam_day(at))
+        created, start = await self._store.check_in(
+            venue.id,
+            person,
+            at,
+            vietnam_day(at),
+            self._venues.units(venue),
+        )
         out = CheckinPublic(
             venue_id=venue.id,
             venue_name=venue.name,

@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from dichte.domain.clock import today_in_vietnam
 from dichte.domain.declaration import DeclarationCreate, check_declaration
 from dichte.domain.errors import DomainError, not_found, refuse
+from dichte.domain.events import declaration_units
+from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.records import DeclarationRecord, Stored, Write, can_read
 from dichte.domain.tokens import (
     QrClaims,
@@ -82,7 +84,9 @@ class DeclarationService:
         signing_key: Ed25519PrivateKey,
         qr_ttl: timedelta,
         on_outcome: Callable[[str], None] = lambda outcome: None,
+        jurisdictions: Jurisdictions | None = None,
     ) -> None:
+        self._jurisdictions = jurisdictions or Jurisdictions()
         self._gateway = gateway
         self._key = signing_key
         self._receipt_key = receipt_key(signing_key)
@@ -124,7 +128,11 @@ class DeclarationService:
         secret = receipt_secret(self._receipt_key, record.id, key)
         record = record.model_copy(update={"receipt_sha256": receipt_digest(secret)})
         try:
-            stored = await self._gateway.submit(record.to_write(key, content))
+            d = record.declaration
+            units = declaration_units(
+                self._jurisdictions, d.residence.commune_code, d.going_to.province_code
+            )
+            stored = await self._gateway.submit(record.to_write(key, content, units))
         except DomainError:
             self._on_outcome("failed")
             raise

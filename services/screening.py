@@ -21,6 +21,8 @@ from dichte.domain.cases import Classification, QuarantineStatus
 from dichte.domain.checkpoints import CheckpointConfig
 from dichte.domain.clock import now_utc, vietnam_day
 from dichte.domain.errors import DomainError
+from dichte.domain.events import place_units
+from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.records import DeclarationRecord
 from dichte.domain.screening import (
     DeclarationStatus,
@@ -105,7 +107,9 @@ class ScreeningService:
         match_threshold: float,
         qr_ttl: timedelta,
         vision: Vision | None = None,
+        jurisdictions: Jurisdictions | None = None,
     ) -> None:
+        self._jurisdictions = jurisdictions or Jurisdictions()
         self._inference = inference
         self._gallery = gallery
         self._declarations = declarations
@@ -261,7 +265,9 @@ class ScreeningService:
         face = best_face(obs)
         if face is not None:  # for the officer's lane view, kept only briefly
             await self._events.save_face(event.event_id, jpeg(face.crop), FACE_CROP_TTL_S)
+        config = await self._events.get(passage.checkpoint_id)
         created, _ = await self._events.record_event(
+            units=place_units(self._jurisdictions, config.commune_code if config else None),
             event_id=event.event_id,
             event_json=event.model_dump_json(),
             checkpoint_id=passage.checkpoint_id,

@@ -10,6 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, Field
 
 from dichte.domain.errors import DomainError, not_found, refuse
+from dichte.domain.events import place_units
+from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.records import covers
 from dichte.domain.tokens import StaffClaims
 from dichte.domain.venues import (
@@ -53,11 +55,17 @@ class VenueService:
         signing_key: Ed25519PrivateKey,
         base_url: str,
         registrations_per_hour: int,
+        jurisdictions: Jurisdictions | None = None,
     ) -> None:
+        self._jurisdictions = jurisdictions or Jurisdictions()
         self._store = store
         self._key = signing_key
         self._base_url = base_url
         self._per_hour = registrations_per_hour
+
+    def units(self, venue: Venue) -> tuple[str, ...]:
+        """The health units a venue and its check-ins are routed to."""
+        return place_units(self._jurisdictions, venue.commune_code)
 
     def code(self, venue: Venue) -> str:
         return sign_venue_code(self._key, venue)
@@ -106,5 +114,16 @@ class VenueService:
                 raise DomainError.of("request", "forbidden")
         elif not await self._store.allow("venue-registration", client, self._per_hour, 3600):
             raise DomainError.of("request", "rate_limited")
-        await self._store.add_venue(venue)
+        await self._store.add_venue(venue, self.units(venue))
+        return self.public(venue)
+
+    async def set_active(self, venue_id: str, active: bool, staff: StaffClaims) -> VenuePublic:
+        """Withdraw a venue (its poster's QR then answers venue_inactive) or restore it:
+        staff of its area."""
+        venue = await self.venue(venue_id)
+        if not covers(staff, venue.commune_code, venue.province_code):
+            raise DomainError.of("request", "forbidden")
+        if venue.active != active:
+            venue = venue.model_copy(update={"active": active})
+            await self._store.save_venue(venue, self.units(venue))
         return self.public(venue)

@@ -4,21 +4,41 @@ replica, a camera stream): one place that says which stores and rules they get."
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Protocol
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from dichte.domain.events import Minimisation
+from dichte.domain.jurisdictions import Jurisdictions
+from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
+from dichte.domain.tokens import derived_key
 from dichte.services.declarations import DeclarationGateway, DeclarationService
+from dichte.services.delivery import Target
 from dichte.services.faces import GalleryClient, Inference
 from dichte.services.screening import ScreeningService
 from dichte.services.vision import Vision, screening_policy
 from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
+from dichte.store.keys import Keys
+
+IOC_TARGET = "ioc"
 
 
 class OutcomeMetrics(Protocol):
     def declaration(self, outcome: str) -> None: ...
+
+
+@cache
+def _jurisdictions(path: Path) -> Jurisdictions:
+    return Jurisdictions.load(path)
+
+
+def jurisdictions(settings: Settings) -> Jurisdictions:
+    """The health centres of cluster/health_centres.yaml (read once per process)."""
+    return _jurisdictions(settings.health_centres_config)
 
 
 def declaration_service(
@@ -32,6 +52,7 @@ def declaration_service(
         signing_key,
         timedelta(hours=settings.qr_token_ttl_hours),
         on_outcome=metrics.declaration if metrics else lambda outcome: None,
+        jurisdictions=jurisdictions(settings),
     )
 
 
@@ -55,4 +76,43 @@ def screening_service(
         match_threshold=settings.face_match_threshold,
         qr_ttl=timedelta(hours=settings.qr_token_ttl_hours),
         vision=vision,
+        jurisdictions=jurisdictions(settings),
+    )
+
+
+def ioc_target(settings: Settings) -> Target | None:
+    """The IOC as a delivery target (None when DICHTE_IOC_URL is unset)."""
+    if not settings.ioc_url or settings.ioc_secret is None:
+        return None
+    return Target(
+        name=IOC_TARGET,
+        url=settings.ioc_url,
+        secret=settings.ioc_secret.get_secret_value(),
+        stream=Keys(settings.redis_key_prefix).outbox(),
+        group=IOC_TARGET,
+        policy=settings.ioc_payload,
+        pseudonym_key=pseudonym_key(settings),
+        source=settings.ioc_source,
+    )
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    if settings.ioc_pseudonym_key is not None:
+        return settings.ioc_pseudonym_key.get_secret_value().encode()
+    return derived_key(load_signing_key(settings), b"dichte/ioc-pseudonym/v1")
+
+
+def webhook_target(settings: Settings, webhook: dict[str, Any]) -> Target:
+    """A unit's webhook: its unit feed, full records (staff of that unit receive them),
+    the event types it asked for."""
+    return Target(
+        name=f"webhook-{webhook['id']}",
+        url=str(webhook["url"]),
+        secret=str(webhook["secret"]),
+        stream=Keys(settings.redis_key_prefix).feed(str(webhook["unit"])),
+        group=f"webhook-{webhook['id']}",
+        policy=Minimisation.FULL,
+        pseudonym_key=b"",
+        source=settings.ioc_source,
+        types=frozenset(webhook.get("events") or ()),
     )

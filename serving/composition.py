@@ -14,11 +14,13 @@ from dichte.services.checkins import CheckinService
 from dichte.services.checkpoints import CheckpointService
 from dichte.services.declarations import DeclarationGateway
 from dichte.services.faces import FaceService, GalleryClient, Inference
+from dichte.services.units import UnitService
 from dichte.services.venues import VenueService
 from dichte.services.vision import Vision, VisionService
-from dichte.services.wiring import declaration_service, screening_service
+from dichte.services.wiring import declaration_service, jurisdictions, screening_service
 from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
+from dichte.store.outbox import OutboxStore
 
 
 def build_services(
@@ -36,16 +38,22 @@ def build_services(
     answer 503 faces_unavailable; without `vision`, thermal and QR photos 503."""
     metrics = metrics or NoMetrics()
     declarations_service = declaration_service(settings, declarations_gateway, signing_key, metrics)
+    units = jurisdictions(settings)
     venue_service = VenueService(
-        epi_store, signing_key, settings.base_url(), settings.venue_registrations_per_hour
+        epi_store,
+        signing_key,
+        settings.base_url(),
+        settings.venue_registrations_per_hour,
+        units,
     )
     return Services(
         declarations=declarations_service,
         venues=venue_service,
         checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
-        cases=CaseService(epi_store, declarations_service, settings.outbreak),
+        cases=CaseService(epi_store, declarations_service, settings.outbreak, units),
         vision=VisionService(vision, declarations_service),
         checkpoints=CheckpointService(CheckpointStore.of(settings)),
+        units=UnitService(OutboxStore.of(settings), units, venue_service.public),
         screenings=(
             screening_service(
                 settings,

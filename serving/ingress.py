@@ -15,6 +15,7 @@ from ray.serve.handle import DeploymentHandle
 
 from dichte.actors.checkpoints import get_or_create_supervisor
 from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
+from dichte.actors.forwarder import get_or_create_forwarder
 from dichte.actors.gallery import ShardedGallery
 from dichte.actors.retention import get_or_create_retention_keeper
 from dichte.api.app import create_app
@@ -39,9 +40,10 @@ class DeclarationIngress:
         self._settings = Settings(**settings)
         self._workers = settings
         self._store = get_or_create_store_actor(settings)
-        # Retention and the camera streams run inside the system, whatever starts it
-        # (dichte run, serve deploy): the first replica creates them.
+        # Retention, the outbox forwarder and the camera streams run inside the system,
+        # whatever starts it (dichte run, serve deploy): the first replica creates them.
         self._retention = get_or_create_retention_keeper(settings)
+        self._forwarder = get_or_create_forwarder(settings)
         self._cameras = get_or_create_supervisor(settings, serve.get_replica_context().app_name)
         s = self._settings
         self._inference = (

@@ -20,8 +20,8 @@ local first = redis.call('GET', KEYS[1])
 if first then return {0, first} end
 local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[2])
 redis.call('SET', KEYS[1], sid, 'EX', ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'kind', 'screening', 'id', ARGV[1],
-  'checkpoint', ARGV[5])
+redis.call('XADD', KEYS[3], '*', 'type', 'screening.created', 'subject', ARGV[1],
+  'units', ARGV[10], 'data', ARGV[2])
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 if ARGV[6] ~= '' then
   redis.call('ZADD', KEYS[5], ARGV[9], ARGV[5] .. '|' .. ARGV[8] .. '|' .. ARGV[9])
@@ -105,14 +105,16 @@ class CheckpointStore:
         person_id: str | None,
         plate: str,
         at: int,
+        units: tuple[str, ...] = (),
     ) -> tuple[bool, str]:
-        """(created, stream id): the same event id again returns the first."""
+        """(created, stream id): the same event id again returns the first. The outbox
+        entry carries the event itself and the units it is routed to."""
         k = self.keys
         created, sid = await self._event(
             keys=[
                 k.screening_event(event_id),
                 k.screening_events(checkpoint_id),
-                k.ioc_outbox(),
+                k.outbox(),
                 k.screenings_by_day(),
                 k.passages_of_person(person_id or "-"),  # member checkpoint|plate|at
                 k.passages_at_checkpoint(checkpoint_id),  # member person|plate|at
@@ -127,6 +129,7 @@ class CheckpointStore:
                 STREAM_MAXLEN,
                 plate,
                 at,
+                " ".join(units),
             ],
         )
         return bool(int(created)), str(sid)

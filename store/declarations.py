@@ -27,22 +27,21 @@ from dichte.store.keys import Keys
 _SUBMIT = """
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[11])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[7], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[10])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[6], 'EX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'declaration', 'id', ARGV[1])
+redis.call('XADD', KEYS[5], '*', 'type', 'declaration.created', 'subject', ARGV[1],
+  'units', ARGV[11])
 redis.call('HSET', KEYS[6], unpack(ARGV, 12))
-redis.call('EXPIRE', KEYS[6], ARGV[11])
-redis.call('SET', KEYS[7], ARGV[8], 'EX', ARGV[11])
-if ARGV[9] ~= '' then
-  redis.call('ZADD', KEYS[8], ARGV[4], ARGV[9] .. '|' .. ARGV[10] .. '|' .. ARGV[4])
-  redis.call('ZADD', KEYS[9], ARGV[4], ARGV[8] .. '|' .. ARGV[10] .. '|' .. ARGV[4])
+redis.call('EXPIRE', KEYS[6], ARGV[10])
+redis.call('SET', KEYS[7], ARGV[7], 'EX', ARGV[10])
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[8], ARGV[4], ARGV[8] .. '|' .. ARGV[9] .. '|' .. ARGV[4])
+  redis.call('ZADD', KEYS[9], ARGV[4], ARGV[7] .. '|' .. ARGV[9] .. '|' .. ARGV[4])
 end
 return false
 """
-
-OUTBOX_MAXLEN = 1_000_000
 
 
 class DeclarationStore:
@@ -102,7 +101,7 @@ class DeclarationStore:
                         k.declaration(w.declaration_id),
                         k.declarations_of_document(w.document_hash),
                         k.declarations_by_day(),
-                        k.ioc_outbox(),
+                        k.outbox(),
                         k.person(w.document_hash),
                         k.person_by_phone(w.phone),
                         k.passages_of_person(w.document_hash),
@@ -114,12 +113,12 @@ class DeclarationStore:
                         self._window,
                         w.created_at,
                         w.day,
-                        OUTBOX_MAXLEN,
                         w.content_hash,
                         w.document_hash,
                         w.checkpoint,
                         w.plate,
                         self._retention_s,
+                        " ".join(w.units),
                         *w.person_fields,
                     ],
                     client=pipe,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from dichte.domain.cases import Case, ContactRecord, QuarantineOrder
+from dichte.domain.events import EventType, RecordEvent
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import MAX_STAY_S, Passage, Query, Stay
 from dichte.domain.venues import Venue
@@ -27,6 +28,8 @@ redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1] .. '|' .. ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+redis.call('XADD', KEYS[5], '*', 'type', 'checkin.created',
+  'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[6])
 return {1, ARGV[3]}
 """
 
@@ -53,7 +56,22 @@ if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('XADD', KEYS[4], '*', 'type', 'case.created', 'subject', ARGV[1], 'units', ARGV[4])
 return false
+"""
+
+# Contacts already recorded keep their follow-ups; each new one is announced.
+_ADD_CONTACTS = """
+local added = 0
+for i = 1, #ARGV, 4 do
+  if redis.call('SET', ARGV[i], ARGV[i + 1], 'NX') then
+    redis.call('SADD', KEYS[1], ARGV[i + 2])
+    redis.call('XADD', KEYS[2], '*', 'type', 'contact.created', 'subject', ARGV[i + 2],
+      'units', ARGV[i + 3])
+    added = added + 1
+  end
+end
+return added
 """
 
 CHECKIN_IDEMPOTENCY_S = 2 * 86_400
@@ -85,6 +103,7 @@ class EpiStore:
         self._checkin = self._redis.register_script(_CHECKIN)
         self._checkout = self._redis.register_script(_CHECKOUT)
         self._create_case = self._redis.register_script(_CREATE_CASE)
+        self._add_contacts = self._redis.register_script(_ADD_CONTACTS)
 
     @classmethod
     def of(cls, s: Settings) -> EpiStore:
@@ -142,10 +161,21 @@ class EpiStore:
         await pipe.execute()
 
     # --- venues --------------------------------------------------------------------
-    async def add_venue(self, venue: Venue) -> None:
+    def _announce(self, pipe: object, event: RecordEvent) -> None:
+        """Queue the record's event in the caller's transaction (store.outbox reads it)."""
+        pipe.xadd(self.keys.outbox(), event.fields())  # type: ignore[attr-defined]
+
+    async def add_venue(self, venue: Venue, units: tuple[str, ...] = ()) -> None:
         pipe = self._redis.pipeline()
         pipe.set(self.keys.venue(venue.id), venue.model_dump_json())
         pipe.sadd(self.keys.venues_of_commune(venue.commune_code), venue.id)
+        self._announce(pipe, RecordEvent(EventType.VENUE_CREATED, venue.id, units))
+        await pipe.execute()
+
+    async def save_venue(self, venue: Venue, units: tuple[str, ...] = ()) -> None:
+        pipe = self._redis.pipeline()
+        pipe.set(self.keys.venue(venue.id), venue.model_dump_json())
+        self._announce(pipe, RecordEvent(EventType.VENUE_UPDATED, venue.id, units))
         await pipe.execute()
 
     async def venue(self, venue_id: str) -> Venue | None:
@@ -158,8 +188,16 @@ class EpiStore:
         return {i: Venue.model_validate_json(r) for i, r in zip(ids, raws, strict=True) if r}
 
     # --- check-ins -----------------------------------------------------------------
-    async def check_in(self, venue_id: str, person_id: str, at: int, day: str) -> tuple[bool, int]:
-        """(created, start): a second scan in the same minute returns the first one."""
+    async def check_in(
+        self,
+        venue_id: str,
+        person_id: str,
+        at: int,
+        day: str,
+        units: tuple[str, ...] = (),
+    ) -> tuple[bool, int]:
+        """(created, start): a second scan in the same minute returns the first one. A
+        new check-in is announced in the outbox for `units`."""
         k = self.keys
         created, start = await self._checkin(
             keys=[
@@ -167,8 +205,9 @@ class EpiStore:
                 k.stays_at_venue(venue_id),
                 k.stays_of_person(person_id),
                 k.checkins_by_day(),
+                k.outbox(),
             ],
-            args=[person_id, venue_id, at, day, CHECKIN_IDEMPOTENCY_S],
+            args=[person_id, venue_id, at, day, CHECKIN_IDEMPOTENCY_S, " ".join(units)],
         )
         return bool(int(created)), int(start)
 
@@ -248,15 +287,21 @@ class EpiStore:
         ]
 
     # --- cases and contacts ----------------------------------------------------------
-    async def create_case(self, case: Case) -> tuple[Case, bool]:
+    async def create_case(self, case: Case, units: tuple[str, ...] = ()) -> tuple[Case, bool]:
         """One case per person: creating it again returns the existing one."""
         existing = await self._create_case(
             keys=[
                 self.keys.case_of_person(case.person_id),
                 self.keys.case(case.id),
                 self.keys.cases_by_time(),
+                self.keys.outbox(),
             ],
-            args=[case.id, case.model_dump_json(), int(case.created_at.timestamp())],
+            args=[
+                case.id,
+                case.model_dump_json(),
+                int(case.created_at.timestamp()),
+                " ".join(units),
+            ],
         )
         if existing:
             found = await self.case(str(existing))
@@ -278,20 +323,26 @@ class EpiStore:
         values = await self._redis.mget([self.keys.case_of_person(p) for p in person_ids])
         return {p: None if v is None else str(v) for p, v in zip(person_ids, values, strict=True)}
 
-    async def save_case(self, case: Case) -> None:
-        await self._redis.set(self.keys.case(case.id), case.model_dump_json())
+    async def save_case(self, case: Case, units: tuple[str, ...] = ()) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self.keys.case(case.id), case.model_dump_json())
+        self._announce(pipe, RecordEvent(EventType.CASE_UPDATED, case.id, units))
+        await pipe.execute()
 
-    async def add_contacts(self, case_id: str, contacts: list[ContactRecord]) -> int:
-        """Idempotent: a contact already recorded keeps its follow-ups. Returns how many
-        are new."""
+    async def add_contacts(
+        self, case_id: str, contacts: list[tuple[ContactRecord, tuple[str, ...]]]
+    ) -> int:
+        """Idempotent: a contact already recorded keeps its follow-ups. Each contact comes
+        with the units it is routed to. Returns how many are new."""
         if not contacts:
             return 0
-        pipe = self._redis.pipeline(transaction=True)
-        for c in contacts:
-            pipe.set(self.keys.contact(c.id), c.model_dump_json(), nx=True)
-            pipe.sadd(self.keys.contacts_of_case(case_id), c.id)
-        results = await pipe.execute()
-        return sum(1 for r in results[0::2] if r)
+        args: list[str] = []
+        for c, units in contacts:
+            args += [self.keys.contact(c.id), c.model_dump_json(), c.id, " ".join(units)]
+        added = await self._add_contacts(
+            keys=[self.keys.contacts_of_case(case_id), self.keys.outbox()], args=args
+        )
+        return int(added)
 
     async def contacts_of(self, case_id: str) -> list[ContactRecord]:
         ids = sorted(
@@ -304,12 +355,16 @@ class EpiStore:
         raw = await self._redis.get(self.keys.contact(contact_id))
         return None if raw is None else ContactRecord.model_validate_json(raw)
 
-    async def save_contact(self, contact: ContactRecord) -> None:
-        await self._redis.set(self.keys.contact(contact.id), contact.model_dump_json())
+    async def save_contact(self, contact: ContactRecord, units: tuple[str, ...] = ()) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self.keys.contact(contact.id), contact.model_dump_json())
+        self._announce(pipe, RecordEvent(EventType.CONTACT_UPDATED, contact.id, units))
+        await pipe.execute()
 
     # --- quarantine ------------------------------------------------------------------
-    async def add_quarantine(self, order: QuarantineOrder) -> None:
+    async def add_quarantine(self, order: QuarantineOrder, units: tuple[str, ...] = ()) -> None:
         pipe = self._redis.pipeline(transaction=True)
+        self._announce(pipe, RecordEvent(EventType.QUARANTINE_CREATED, order.id, units))
         pipe.set(self.keys.quarantine(order.id), order.model_dump_json())
         pipe.zadd(
             self.keys.quarantines_of_person(order.person_id),
@@ -322,8 +377,9 @@ class EpiStore:
         raw = await self._redis.get(self.keys.quarantine(order_id))
         return None if raw is None else QuarantineOrder.model_validate_json(raw)
 
-    async def save_quarantine(self, order: QuarantineOrder) -> None:
+    async def save_quarantine(self, order: QuarantineOrder, units: tuple[str, ...] = ()) -> None:
         pipe = self._redis.pipeline(transaction=True)
+        self._announce(pipe, RecordEvent(EventType.QUARANTINE_UPDATED, order.id, units))
         pipe.set(self.keys.quarantine(order.id), order.model_dump_json())
         pipe.zadd(self.keys.quarantines_by_end(), {order.id: int(order.end.timestamp())})
         await pipe.execute()

@@ -24,8 +24,38 @@ class Keys:
     def declarations_by_day(self) -> str:
         return self._k("stats", "declarations_by_day")
 
-    def ioc_outbox(self) -> str:
-        return self._k("outbox", "ioc")
+    # the outbox: one stream entry per record event (domain.events), read by consumer
+    # groups (the unit router, the IOC forwarder); per-unit feeds and work lists are
+    # filled from it; each delivery target has its dead letters and replays
+    def outbox(self) -> str:
+        return self._k("outbox", "records")
+
+    def feed(self, unit: str) -> str:
+        return self._k("feed", unit)
+
+    def feeds_pattern(self) -> str:
+        return self._k("feed", "*")
+
+    def work_list(self, kind: str, unit: str) -> str:
+        return self._k("list", kind, unit)
+
+    def work_lists_pattern(self, kind: str) -> str:
+        return self._k("list", kind, "*")
+
+    def dead_letters(self, target: str) -> str:
+        return self._k("outbox", "dead", target)
+
+    def replays(self, target: str) -> str:
+        return self._k("outbox", "replay", target)
+
+    def delivery_attempts(self, target: str) -> str:
+        return self._k("outbox", "attempts", target)
+
+    def delivery_state(self, target: str) -> str:
+        return self._k("outbox", "state", target)
+
+    def webhooks(self) -> str:
+        return self._k("webhooks")
 
     # persons (id = document hash): profile from the latest declaration
     def person(self, person_id: str) -> str:

@@ -1,7 +1,8 @@
 """Deleting what is past its retention (periods in `domain.retention`). Everything is
 walked with SCAN or read by time index, in bounded batches, so it runs while the system
 serves. Declaration records, profiles and face templates expire by themselves (TTL);
-their indexes, the IOC outbox, check-ins, passages, cases and orders are pruned here."""
+their indexes, the outbox, the units' feeds and work lists, check-ins, passages, cases
+and orders are pruned here."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class Pruner:
             "screening_events": await self.screening_events(cut.checkins),
             "declaration_index_entries": await self.declaration_index(cut.declarations),
             "outbox_entries": await self.outbox(cut.declarations),
+            "feed_entries": await self.feeds(cut.declarations),
+            "work_list_entries": await self.work_lists(cut),
             "cases": await self.cases(cut.cases),
             "quarantine_orders": await self.quarantine_orders(cut.quarantine_orders),
         }
@@ -92,7 +95,31 @@ class Pruner:
     async def outbox(self, before: int) -> int:
         # Stream ids begin with their time in milliseconds.
         return int(
-            await self._redis.xtrim(self.keys.ioc_outbox(), minid=before * 1000, approximate=False)
+            await self._redis.xtrim(self.keys.outbox(), minid=before * 1000, approximate=False)
+        )
+
+    async def feeds(self, before: int) -> int:
+        """Units' feeds and the targets' dead letters: as long as the outbox."""
+        k = self.keys
+        removed = 0
+        for pattern in (k.feeds_pattern(), k.dead_letters("*")):
+            async for key in self._keys_like(pattern):
+                removed += int(await self._redis.xtrim(key, minid=before * 1000, approximate=False))
+        return removed
+
+    async def work_lists(self, cut: Cutoffs) -> int:
+        """Units' work lists, each kind as long as its records (venues are not personal
+        records: their lists stay)."""
+        k = self.keys
+        return await self._trim_sorted_sets(
+            (k.work_lists_pattern("declaration"),), cut.declarations
+        ) + await self._trim_sorted_sets(
+            (
+                k.work_lists_pattern("case"),
+                k.work_lists_pattern("contact"),
+                k.work_lists_pattern("quarantine_order"),
+            ),
+            cut.cases,
         )
 
     async def _due(self, index: str, before: int) -> AsyncIterator[list[str]]:

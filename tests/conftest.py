@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ import redis
 
 from dichte.serving.embedded_redis import EmbeddedRedis
 from tests.live import LiveServer, chromium, live_server
+from tests.receiver import Receiver, receiver
 
 # Taken out of the environment so that no Settings() built by a test picks it up by
 # accident; tests that want the external server ask for it through `redis_url`.
@@ -54,9 +56,17 @@ def key_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One `dichte run` for every test over HTTP."""
-    with live_server(tmp_path_factory.mktemp("live") / "var") as live:
+def ioc() -> Iterator[Receiver]:
+    """The provincial IOC's receiver, on loopback, for the one `dichte run`."""
+    with receiver() as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, ioc: Receiver) -> Iterator[LiveServer]:
+    """One `dichte run` for every test over HTTP, forwarding to the `ioc` receiver."""
+    env = {"DICHTE_IOC_URL": ioc.url, "DICHTE_IOC_SECRET": ioc.secret}
+    with live_server(tmp_path_factory.mktemp("live") / "var", env) as live:
         yield live
 
 
@@ -64,6 +74,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def http(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh phone: its own context, so nothing kept in its storage from another test."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    yield context.new_page()
+    context.close()
 
 
 # Per module, not per session: Playwright's sync API keeps an event loop running in

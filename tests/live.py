@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -59,7 +61,7 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(data_dir: Path) -> Iterator[LiveServer]:
+def live_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
     env.update(
@@ -73,6 +75,7 @@ def live_server(data_dir: Path) -> Iterator[LiveServer]:
         RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
         RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
     )
+    env.update(extra_env or {})
     log = data_dir.parent / f"run-{port}.log"
     # What `make run` runs, in the same way: the supervisor that forwards signals.
     process = subprocess.Popen(
@@ -196,3 +199,28 @@ def dichte(
         timeout=timeout,
         env=env,
     )
+
+
+AXE = (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+
+
+def assert_accessible(page: Any, state: str) -> None:
+    """axe-core on the page as it is now: nothing serious or critical."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.add_script_tag(content=AXE)
+    result = json.loads(page.evaluate("async () => JSON.stringify(await axe.run())"))
+    bad = [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
+    assert not bad, f"{state}: " + "; ".join(
+        f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}" for v in bad
+    )
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """What `check` answers once it is truthy; fails naming `what` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -4,22 +4,18 @@ English, and the API's own message when the token or the area is wrong."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from importlib.resources import files
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.factories import QUANG_TRI, distinct_declaration
-from tests.live import SHARED_DATA, LiveServer, only_error, shared
+from tests.live import SHARED_DATA, LiveServer, assert_accessible, only_error, shared
 
 pytestmark = pytest.mark.browser
 
-AXE = (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
 TRAIN = SHARED_DATA / "faces" / "face_recognition" / "examples" / "knn_examples" / "train"
 CHECKPOINT = f"lane-view-{uuid.uuid4().hex[:8]}"
 VIETNAM = timezone(timedelta(hours=7))
@@ -81,25 +77,6 @@ def checkpoint(http: httpx.Client, province: str) -> dict[str, Any]:
     )
     assert r.status_code in (200, 201), r.text
     return config
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh phone: its own storage, so no token kept from another test."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    yield context.new_page()
-    context.close()
-
-
-def assert_accessible(page: Any, state: str) -> None:
-    """axe-core on the page as it is now: nothing serious or critical."""
-    if not page.evaluate("typeof axe !== 'undefined'"):
-        page.add_script_tag(content=AXE)
-    result = json.loads(page.evaluate("async () => JSON.stringify(await axe.run())"))
-    bad = [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
-    assert not bad, f"{state}: " + "; ".join(
-        f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}" for v in bad
-    )
 
 
 def open_with(page: Any, server: LiveServer, token: str) -> None:

@@ -3,21 +3,17 @@ shown before a check-in, the receipt secret kept out of sight, and axe-core's ch
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
-from importlib.resources import files
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.factories import DONG_HOI_WARD, QUANG_TRI, distinct_declaration
-from tests.live import LiveServer, fill_declaration_form
+from tests.live import LiveServer, assert_accessible, fill_declaration_form
 
 pytestmark = pytest.mark.browser
 
-AXE = (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
 PYDANTIC = "Input should be"
 # Every field the empty form leaves required: each must say what to do under itself.
 REQUIRED = [
@@ -32,14 +28,6 @@ REQUIRED = [
     "going_to.province_code",
     "vehicle.type",
 ]
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh phone: its own context, so no declaration in its storage."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +46,6 @@ def venue(server: LiveServer, http: httpx.Client) -> dict[str, Any]:
     )
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def assert_accessible(page: Any, state: str) -> None:
-    """axe-core on the page as it is now: nothing serious or critical."""
-    if not page.evaluate("typeof axe !== 'undefined'"):
-        page.add_script_tag(content=AXE)
-    result = json.loads(page.evaluate("async () => JSON.stringify(await axe.run())"))
-    bad = [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
-    assert not bad, f"{state}: " + "; ".join(
-        f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}" for v in bad
-    )
 
 
 def error_of(page: Any, field: str) -> str:

@@ -94,11 +94,19 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
 
     # An outbox entry written 21 days ago (stream ids begin with the time in ms), and a
     # checkpoint's screening events of 11 and 9 days ago.
-    client.xadd(keys.ioc_outbox(), {"kind": "declaration"}, id=f"{(T - 21 * DAY) * 1000}-0")
+    client.xadd(keys.outbox(), {"kind": "declaration"}, id=f"{(T - 21 * DAY) * 1000}-0")
     for days in (11, 9):
         client.xadd(
             keys.screening_events("cp-1"), {"event": "{}"}, id=f"{(T - days * DAY) * 1000}-0"
         )
+    # A unit's feed and work lists as the router left them: a declaration of 21 and one
+    # of 9 days ago, a case opened 101 and one 99 days ago, a venue of 300 days ago.
+    for days in (21, 9):
+        client.xadd(keys.feed("commune-1"), {"type": "x"}, id=f"{(T - days * DAY) * 1000}-0")
+        client.zadd(keys.work_list("declaration", "commune-1"), {f"d{days}": T - days * DAY})
+    for days in (101, 99):
+        client.zadd(keys.work_list("case", "commune-1"), {f"c{days}": T - days * DAY})
+    client.zadd(keys.work_list("venue", "commune-1"), {"v": T - 300 * DAY})
 
     async def fill() -> None:
         epi = EpiStore.of(s)
@@ -111,15 +119,17 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
             await declarations.submit(r.to_write(r.idempotency_key(None)))
         for c in (old_case, new_case):
             await epi.create_case(c)
-        await epi.add_contacts(old_case.id, [contact(old_case, 1), contact(old_case, 2)])
-        await epi.add_contacts(new_case.id, [contact(new_case, 3)])
+        await epi.add_contacts(
+            old_case.id, [(contact(old_case, 1), ()), (contact(old_case, 2), ())]
+        )
+        await epi.add_contacts(new_case.id, [(contact(new_case, 3), ())])
         await epi.add_quarantine(order(101, 1))
         await epi.add_quarantine(order(5, 2))
         await epi.close()
         await declarations.close()
 
     asyncio.run(fill())
-    outbox_before = client.xlen(keys.ioc_outbox())
+    outbox_before = client.xlen(keys.outbox())
 
     async def prune() -> dict[str, int]:
         service = RetentionService(s)
@@ -135,6 +145,8 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
         "screening_events": 1,
         "declaration_index_entries": 1,  # the 21-day-old declaration's
         "outbox_entries": 1,  # entries are stamped when written: the 21-day-old one
+        "feed_entries": 1,
+        "work_list_entries": 2,  # the 21-day-old declaration, the 101-day-old case
         "cases": 1,
         "quarantine_orders": 1,
     }
@@ -143,7 +155,10 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
     assert client.hlen(keys.stay_ends()) == 1
     passages = client.zrange(keys.passages_at_checkpoint("cp-1"), 0, -1, withscores=True)
     assert [int(score) for _, score in passages] == [T - 9 * DAY]
-    assert client.xlen(keys.ioc_outbox()) == outbox_before - 1
+    assert client.xlen(keys.outbox()) == outbox_before - 1
+    assert client.zrange(keys.work_list("declaration", "commune-1"), 0, -1) == ["d9"]
+    assert client.zrange(keys.work_list("case", "commune-1"), 0, -1) == ["c99"]
+    assert client.zrange(keys.work_list("venue", "commune-1"), 0, -1) == ["v"]
     assert client.get(keys.case(old_case.id)) is None
     assert client.get(keys.case_of_person(old_case.person_id)) is None
     assert (

@@ -88,7 +88,7 @@ def test_many_concurrent_writes_all_land_once(redis_url: str, key_prefix: str) -
     assert len(set(ids)) == n
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert all(client.exists(f"{key_prefix}:decl:{i}") for i in ids)
-    assert client.xlen(f"{key_prefix}:outbox:ioc") == n
+    assert client.xlen(f"{key_prefix}:outbox:records") == n
     assert (
         sum(int(v) for v in client.hgetall(f"{key_prefix}:stats:declarations_by_day").values()) == n
     )

@@ -67,7 +67,7 @@ def test_killing_the_actor_mid_stream_loses_and_doubles_nothing(
         assert client.exists(f"{key_prefix}:decl:{declaration_id}")
         # ... exactly once for its person
         assert client.zcard(f"{key_prefix}:decl:by_doc:{doc}") == 1
-    assert client.xlen(f"{key_prefix}:outbox:ioc") == 600
+    assert client.xlen(f"{key_prefix}:outbox:records") == 600
 
 
 def test_the_actor_answers_reads_after_a_restart(store_actor: Any) -> None:

@@ -11,18 +11,21 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
-from dichte.api.deps import AllServices, Checkpoints, Screenings, Staff, bearer_staff
+from dichte.api.deps import (
+    AllServices,
+    Checkpoints,
+    Screenings,
+    Staff,
+    bearer_or_query,
+    bearer_staff,
+)
 from dichte.api.errors import documented
+from dichte.api.sse import STREAM_RESPONSES, Cursor, Follower, Item, event_stream
 from dichte.domain.checkpoints import CheckpointConfig
 from dichte.domain.screening import ScreeningEvent
 from dichte.services.checkpoints import EventPage
 
 router = APIRouter(tags=["checkpoints"])
-
-Cursor = Annotated[
-    str | None,
-    Query(pattern=r"^\d{1,20}-\d{1,20}$", description="`next` of the previous page"),
-]
 
 
 @router.post(
@@ -106,61 +109,31 @@ async def event_face(
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The face of a recent passage, for the officer's lane view (kept an hour)."""
-    staff = await bearer_staff(services, _bearer(authorization, access_token))
+    staff = await bearer_staff(services, bearer_or_query(authorization, access_token))
     jpeg = await checkpoints.face(checkpoint_id, event_id, staff)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private"})
-
-
-def _bearer(authorization: str | None, access_token: str | None) -> str | None:
-    """The header, else the token given in the query (EventSource and <img> send no
-    headers)."""
-    return authorization or (f"Bearer {access_token}" if access_token else None)
 
 
 @router.get(
     "/checkpoints/{checkpoint_id}/stream",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
-        **documented(401, 403, 404, 422, 503),
-    },
+    responses=STREAM_RESPONSES,
 )
 async def checkpoint_stream(
-    checkpoint_id: str,
-    checkpoints: Checkpoints,
-    services: AllServices,
-    request: Request,
-    access_token: Annotated[
-        str | None,
-        Query(description="The staff token, for browsers' EventSource (no headers there)"),
-    ] = None,
-    since: Cursor = None,
-    authorization: Annotated[str | None, Header()] = None,
-    last_event_id: Annotated[
-        str | None, Header(alias="Last-Event-ID", pattern=r"^\d{1,20}-\d{1,20}$")
-    ] = None,
+    checkpoint_id: str, checkpoints: Checkpoints, request: Request, following: Follower
 ) -> StreamingResponse:
     """Each event as it is stored, after `Last-Event-ID` (what a reconnecting client
     sends), else after `since`, else from now; `id:` is each event's cursor. The stream
     opens with a comment line at once, and sends one every 15 s of quiet."""
-    staff = await bearer_staff(services, _bearer(authorization, access_token))
+    staff = following.staff
     await checkpoints.config(checkpoint_id, staff)  # refusals answer before the stream
-    follow = checkpoints.follow(checkpoint_id, last_event_id or since, staff)
+    follow = checkpoints.follow(checkpoint_id, following.after, staff)
 
-    async def lines() -> AsyncIterator[str]:
-        yield ": connected\n\n"
+    async def items() -> AsyncIterator[Item]:
         async for item in follow:
-            if await request.is_disconnected():
-                return
-            if item is None:
-                yield ": quiet\n\n"
-            else:
-                sid, event = item
-                yield f"id: {sid}\nevent: screening\ndata: {event.model_dump_json()}\n\n"
+            yield None if item is None else (item[0], "screening", item[1].model_dump_json())
 
-    return StreamingResponse(
-        lines(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
+    return event_stream(request, items())
 
 
 @router.post(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
-from dichte.api.deps import ClientAddress, MaybeStaff, Venues
+from dichte.api.deps import ClientAddress, MaybeStaff, Staff, Venues
 from dichte.api.errors import documented
 from dichte.api.posters import poster_bytes
 from dichte.api.qr_images import qr_image
@@ -45,6 +46,23 @@ async def venue_of_code(code: str, venues: Venues) -> VenuePublic:
 @router.get("/{venue_id}", response_model=VenuePublic, responses=documented(404, 422, 503))
 async def read_venue(venue_id: str, venues: Venues) -> VenuePublic:
     return venues.public(await venues.venue(venue_id))
+
+
+class VenueChange(BaseModel):
+    active: bool
+
+
+@router.patch(
+    "/{venue_id}",
+    response_model=VenuePublic,
+    responses=documented(400, 401, 403, 404, 413, 422, 503),
+)
+async def change_venue(
+    venue_id: str, body: VenueChange, venues: Venues, staff: Staff
+) -> VenuePublic:
+    """Withdraw a venue (`{"active": false}`: its poster's QR then answers 410
+    venue_inactive, and no check-in is taken there) or bring it back: staff of its area."""
+    return await venues.set_active(venue_id, body.active, staff)
 
 
 @router.get(

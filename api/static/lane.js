@@ -50,41 +50,24 @@ const DECLARATION = {
   forged: { vi: "QR giả", en: "forged QR" },
 };
 
-const TOKEN_KEY = "dichte.staff_token";
 const RECENT = 20;
 const $ = (id) => document.getElementById(id);
 const checkpointId = decodeURIComponent(location.pathname.split("/checkpoints/")[1] || "").replace(/\/$/, "");
 const base = `/api/v1/checkpoints/${encodeURIComponent(checkpointId)}`;
 
-let lang = localStorage.getItem("dichte.lang") === "en" ? "en" : "vi";
-let token = localStorage.getItem(TOKEN_KEY);
 let config = null;
 let recent = [];            // newest first, at most RECENT
 let latest = new Map();     // lane → its latest event
 let faces = new Map();      // event_id → "ok" | "gone" (so a re-render does not flicker)
-let shownError = null;      // {errors, where}: re-worded when the language changes
-let connection = null;      // "live" | "reconnecting" | "network"
-let generation = 0;         // a new token (or sign-out) ends the previous session's stream
-let stream = null;          // the AbortController of the open stream
 
-const t = (key) => T[lang][key] || T.vi[key] || key;
-const word = (table, code) => (table[code] ? table[code][lang] : code);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  Object.entries(props).forEach(([k, v]) => {
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k in node) node[k] = v;
-    else node.setAttribute(k, v);
-  });
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
+const page = staffPage({ prefix: "lane", words: T, start, render, signedOut: () => { config = null; } });
+const t = page.t;
+const word = (table, code) => (table[code] ? table[code][page.lang] : code);
 
 // --- words ---------------------------------------------------------------------------
 
 const VN = "Asia/Ho_Chi_Minh";
-const locale = () => (lang === "en" ? "en-GB" : "vi-VN");
+const locale = () => (page.lang === "en" ? "en-GB" : "vi-VN");
 
 function when(iso) {
   const d = new Date(iso);
@@ -126,7 +109,7 @@ function face(ev, className, alt) {
   if (state === "gone") return null;
   const img = el("img", {
     className, alt, width: 112, height: 112, decoding: "async",
-    src: `${base}/events/${encodeURIComponent(ev.event_id)}/face.jpg?access_token=${encodeURIComponent(token)}`,
+    src: `${base}/events/${encodeURIComponent(ev.event_id)}/face.jpg?access_token=${encodeURIComponent(page.token)}`,
   });
   img.hidden = state !== "ok";
   img.addEventListener("load", () => { faces.set(ev.event_id, "ok"); img.hidden = false; });
@@ -202,39 +185,18 @@ function item(ev) {
 }
 
 function render() {
-  document.documentElement.lang = lang;
-  document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
-  // The switch names the other language, in that language.
-  $("lang").textContent = lang === "vi" ? "English" : "Tiếng Việt";
-  $("lang").lang = lang === "vi" ? "en" : "vi";
+  page.renderFrame();
   if (config) {
     $("lane_title").textContent = config.name;
     document.title = `${config.name} — ${t("title")}`;
   } else {
     document.title = t("page_title");
   }
-  renderError();
-  $("lane_conn").textContent = connection ? t(connection) : "";
-  $("lane_conn").dataset.state = connection || "";
   if (!config) return;
   const lanes = Array.from({ length: config.lanes }, (_, i) => i + 1);
   $("lane_panels").replaceChildren(...lanes.map(panel));
   $("lane_events").replaceChildren(...recent.map(item));
   $("lane_recent_empty").hidden = recent.length > 0;
-}
-
-function renderError() {
-  const target = shownError && shownError.where === "login" ? $("lane_login_error") : $("lane_error");
-  $("lane_login_error").textContent = "";
-  $("lane_error").textContent = "";
-  if (!shownError) return;
-  target.textContent = shownError.errors
-    .map((e) => (lang === "en" ? e.message_en : e.message_vi) || e.code).join(" ");
-}
-
-function showError(errors, where) {
-  shownError = errors ? { errors, where } : null;
-  renderError();
 }
 
 // --- events --------------------------------------------------------------------------
@@ -253,191 +215,51 @@ function add(ev, announce) {
   return true;
 }
 
-async function api(path, options = {}) {
-  const res = await fetch(path, {
-    ...options, headers: { Authorization: `Bearer ${token}`, ...(options.headers || {}) },
+// The stream resumes exactly after the events just loaded (the page's `next`).
+function follow(session, cursor) {
+  return followStream({
+    url: `${base}/stream`,
+    token: page.token,
+    cursor,
+    current: () => page.current(session),
+    onEvent: (got) => {
+      if (got.event === "screening" && add(JSON.parse(got.data), true)) render();
+    },
+    onState: page.setConnection,
+    onRefused: page.refused,
+    setAbort: (control) => { page.stream = control; },
   });
-  return res;
-}
-
-async function errorsOf(res) {
-  try {
-    const body = await res.json();
-    if (body && Array.isArray(body.errors)) return body.errors;
-  } catch (_) { /* not the API's shape */ }
-  return [{ code: String(res.status), message_vi: `Lỗi ${res.status}.`, message_en: `Error ${res.status}.` }];
-}
-
-// A refusal: a bad token asks for another; anything else is shown and ends the session.
-async function refused(res) {
-  const errors = await errorsOf(res);
-  if (res.status === 401) askToken(errors);
-  else {
-    showError(errors, "page");
-    $("lane_view").hidden = true;
-  }
-}
-
-const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
-
-function setConnection(state) {
-  connection = state;
-  $("lane_conn").textContent = state ? t(state) : "";
-  $("lane_conn").dataset.state = state || "";
-}
-
-// The stream, read with fetch so it can carry the token in a header and resume exactly
-// after the events just loaded (Last-Event-ID: the page's `next`); on a drop it resumes
-// from the last event it got. The server says something at least every 15 s.
-async function follow(session, cursor) {
-  let delay = 1000;
-  while (session === generation) {
-    const control = new AbortController();
-    stream = control;
-    let watchdog = null;
-    const kick = () => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => control.abort(), 45_000);
-    };
-    try {
-      setConnection("live");
-      kick();
-      const res = await api(`${base}/stream`, {
-        headers: { Accept: "text/event-stream", "Last-Event-ID": cursor },
-        cache: "no-store",
-        signal: control.signal,
-      });
-      if (session !== generation) return;
-      if (res.status >= 400 && res.status < 500) { await refused(res); return; }
-      if (!res.ok || !res.body) throw new Error(`stream ${res.status}`);
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done || session !== generation) break;
-        kick();
-        delay = 1000;
-        buffer = (buffer + value).replace(/\r\n?/g, "\n");
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const got = message(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          if (got && got.event === "screening") {
-            if (add(JSON.parse(got.data), true)) render();
-            if (got.id) cursor = got.id;
-          }
-        }
-      }
-    } catch (_) {
-      // dropped, aborted by the watchdog, or the network is down: try again below
-    } finally {
-      clearTimeout(watchdog);
-    }
-    if (session !== generation) return;
-    setConnection("reconnecting");
-    await pause(delay);
-    delay = Math.min(delay * 2, 15_000);
-  }
-}
-
-function message(block) {
-  const got = { id: null, event: "message", data: "" };
-  let data = null;
-  block.split("\n").forEach((line) => {
-    if (!line || line.startsWith(":")) return;  // a comment: the server's heartbeat
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-    if (field === "data") data = data === null ? value : `${data}\n${value}`;
-    else if (field === "id") got.id = value;
-    else if (field === "event") got.event = value;
-  });
-  if (data === null) return null;
-  got.data = data;
-  return got;
 }
 
 async function start() {
-  const session = ++generation;
-  if (stream) stream.abort();
+  const session = page.session();
   config = null;
   recent = [];
   latest = new Map();
-  $("lane_login").hidden = true;
-  $("lane_view").hidden = true;
-  $("lane_bar").hidden = false;
-  $("lane_loading").hidden = false;
+  page.opening();
   $("lane_announce").textContent = "";
   for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
     try {
-      const res = await api(base);
-      if (session !== generation) return;
-      if (!res.ok) { $("lane_loading").hidden = true; await refused(res); return; }
+      const res = await page.api(base);
+      if (!page.current(session)) return;
+      if (!res.ok) { $("lane_loading").hidden = true; await page.refused(res); return; }
       const found = await res.json();
-      const page = await api(`${base}/events?last=${RECENT}`);
-      if (session !== generation) return;
-      if (!page.ok) { $("lane_loading").hidden = true; await refused(page); return; }
-      const body = await page.json();
+      const events = await page.api(`${base}/events?last=${RECENT}`);
+      if (!page.current(session)) return;
+      if (!events.ok) { $("lane_loading").hidden = true; await page.refused(events); return; }
+      const body = await events.json();
       config = found;
       body.events.forEach((ev) => add(ev, false));  // oldest first: the newest ends on top
-      showError(null);
-      setConnection(null);
-      $("lane_loading").hidden = true;
-      $("lane_view").hidden = false;
+      page.opened();
       render();
       follow(session, body.next || "0-0");
       return;
     } catch (_) {
-      if (session !== generation) return;
-      setConnection("network");
+      if (!page.current(session)) return;
+      page.setConnection("network");
       await pause(delay);
     }
   }
 }
 
-function askToken(errors) {
-  generation += 1;
-  if (stream) stream.abort();
-  token = null;
-  localStorage.removeItem(TOKEN_KEY);
-  config = null;
-  setConnection(null);
-  $("lane_loading").hidden = true;
-  $("lane_view").hidden = true;
-  $("lane_bar").hidden = true;
-  $("lane_login").hidden = false;
-  $("lane_token").value = "";
-  if (errors) $("lane_token").setAttribute("aria-invalid", "true");
-  else $("lane_token").removeAttribute("aria-invalid");
-  showError(errors, "login");
-  render();
-  $("lane_token").focus();
-}
-
-$("lane_login").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const value = $("lane_token").value.trim();
-  if (!value) {
-    showError([{ code: "required", message_vi: T.vi.token_needed, message_en: T.en.token_needed }], "login");
-    $("lane_token").setAttribute("aria-invalid", "true");
-    $("lane_token").focus();
-    return;
-  }
-  token = value;
-  localStorage.setItem(TOKEN_KEY, token);
-  $("lane_token").removeAttribute("aria-invalid");
-  showError(null);
-  start();
-});
-
-$("lane_signout").addEventListener("click", () => askToken(null));
-
-$("lang").addEventListener("click", () => {
-  lang = lang === "vi" ? "en" : "vi";
-  localStorage.setItem("dichte.lang", lang);
-  render();
-});
-
-render();
-if (token) start();
-else askToken(null);
+page.boot();
