@@ -60,6 +60,49 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
         )
 
 
+@ioc.command(name="dead-letters")
+def dead_letters(
+    target: Annotated[str, typer.Option(help="ioc, or webhook-<id>")] = "ioc",
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The events a target refused until they were set aside, with why."""
+    from dichte.domain.events import stream_time
+    from dichte.store.outbox import OutboxStore
+
+    with store_settings(settings_or_exit()) as settings:
+
+        async def go() -> list[dict[str, Any]]:
+            store = OutboxStore.of(settings)
+            try:
+                found = await store.dead_letters(target, limit)
+            finally:
+                await store.close()
+            return [
+                {
+                    "id": f["entry"],
+                    "written_at": stream_time(f["entry"]).isoformat(),
+                    "type": f["type"],
+                    "subject": f["subject"],
+                    "attempts": int(f.get("attempts", 0) or 0),
+                    "reason": f.get("reason", ""),
+                }
+                for _, f in found
+            ]
+
+        found = asyncio.run(go())
+    if as_json:
+        print(json.dumps(found))
+        return
+    if not found:
+        print(f"{target}: no dead letters")
+    for d in found:
+        print(
+            f"{d['id']}  {d['written_at']}  {d['type']}  {d['subject']}  "
+            f"({d['attempts']} attempts) {d['reason']}"
+        )
+
+
 @ioc.command()
 def replay(
     dead_letters: Annotated[

@@ -74,11 +74,15 @@ def stream_time(entry_id: str) -> datetime:
 
 
 def declaration_units(
-    j: Jurisdictions, residence_commune: int, destination_province: int | None
+    j: Jurisdictions,
+    residence_commune: int,
+    destination_province: int | None,
+    checkpoint_commune: int | None = None,
 ) -> tuple[str, ...]:
-    """Where the person lives (commune, its centre, its province) and the province they
-    are travelling to."""
-    return j.units_of([residence_commune], provinces=[destination_province])
+    """Where the person lives (commune, its centre, its province), the checkpoint's
+    commune when declared at one (its centre, its province), and the province they are
+    travelling to."""
+    return j.units_of([residence_commune, checkpoint_commune], provinces=[destination_province])
 
 
 def place_units(j: Jurisdictions, commune_code: int | None) -> tuple[str, ...]:

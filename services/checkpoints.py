@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,11 +22,36 @@ from dichte.domain.tokens import StaffClaims
 from dichte.store.checkpoints import CheckpointStore
 
 EVENTS_PAGE = 100
+log = logging.getLogger(__name__)
 
 
 class EventPage(BaseModel):
     events: list[ScreeningEvent]
     next: str | None = Field(description="Give it as `since` for what comes after")
+
+
+class CheckpointCommunes:
+    """Each checkpoint's commune, read from the store and kept a minute: a declaration
+    made at a checkpoint is routed to its commune too, and staff rarely move one."""
+
+    def __init__(self, store: CheckpointStore, keep_s: float = 60.0) -> None:
+        self._store = store
+        self._keep_s = keep_s
+        self._known: dict[str, tuple[int | None, float]] = {}
+
+    async def __call__(self, checkpoint_id: str) -> int | None:
+        now = time.monotonic()
+        known = self._known.get(checkpoint_id)
+        if known is not None and now - known[1] < self._keep_s:
+            return known[0]
+        try:
+            config = await self._store.get(checkpoint_id)
+        except Exception:  # the store away: the declaration itself says so when written
+            log.warning("checkpoint %s not read for routing", checkpoint_id, exc_info=True)
+            return None
+        commune = config.commune_code if config else None
+        self._known[checkpoint_id] = (commune, now)
+        return commune
 
 
 def load_checkpoints(path: Path) -> list[CheckpointConfig]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -85,8 +85,10 @@ class DeclarationService:
         qr_ttl: timedelta,
         on_outcome: Callable[[str], None] = lambda outcome: None,
         jurisdictions: Jurisdictions | None = None,
+        checkpoint_commune: Callable[[str], Awaitable[int | None]] | None = None,
     ) -> None:
         self._jurisdictions = jurisdictions or Jurisdictions()
+        self._checkpoint_commune = checkpoint_commune
         self._gateway = gateway
         self._key = signing_key
         self._receipt_key = receipt_key(signing_key)
@@ -129,8 +131,16 @@ class DeclarationService:
         record = record.model_copy(update={"receipt_sha256": receipt_digest(secret)})
         try:
             d = record.declaration
+            at_checkpoint = (
+                await self._checkpoint_commune(d.checkpoint_id)
+                if d.checkpoint_id and self._checkpoint_commune
+                else None
+            )
             units = declaration_units(
-                self._jurisdictions, d.residence.commune_code, d.going_to.province_code
+                self._jurisdictions,
+                d.residence.commune_code,
+                d.going_to.province_code,
+                at_checkpoint,
             )
             stored = await self._gateway.submit(record.to_write(key, content, units))
         except DomainError:

@@ -15,6 +15,7 @@ from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.domain.tokens import derived_key
+from dichte.services.checkpoints import CheckpointCommunes
 from dichte.services.declarations import DeclarationGateway, DeclarationService
 from dichte.services.delivery import Target
 from dichte.services.faces import GalleryClient, Inference
@@ -53,6 +54,7 @@ def declaration_service(
         timedelta(hours=settings.qr_token_ttl_hours),
         on_outcome=metrics.declaration if metrics else lambda outcome: None,
         jurisdictions=jurisdictions(settings),
+        checkpoint_commune=CheckpointCommunes(CheckpointStore.of(settings)),
     )
 
 

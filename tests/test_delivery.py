@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -128,9 +132,23 @@ def test_an_outage_loses_nothing(redis_url: str, key_prefix: str) -> None:
 
 
 def test_a_refused_event_goes_to_dead_letters_and_the_rest_flow(
-    redis_url: str, key_prefix: str
+    redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
     with receiver() as r:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")},
+            "DICHTE_REDIS_URL": redis_url,
+            "DICHTE_REDIS_KEY_PREFIX": key_prefix,
+            "DICHTE_DATA_DIR": str(tmp_path),
+            "DICHTE_IOC_URL": r.url,
+            "DICHTE_IOC_SECRET": r.secret,
+        }
+
+        def dichte_ioc(*args: str) -> str:
+            """What an operator runs: `dichte ioc …`."""
+            command = [sys.executable, "-m", "dichte.cli.main", "ioc", *args]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            return done.stdout
 
         async def go(store: OutboxStore, client: httpx.AsyncClient) -> None:
             subjects = await checkins(store, 50, lambda i: f"p{i}")
@@ -143,12 +161,15 @@ def test_a_refused_event_goes_to_dead_letters_and_the_rest_flow(
             assert r.subjects() == set(subjects) - {refused}
             status = await store.status(t.name, t.stream, t.group)
             assert status["dead_letters"] == 1
-            (dead,) = await store.dead_letters(t.name)
-            assert dead[1]["subject"] == refused and "HTTP 400" in dead[1]["reason"]
-            refused_id = dead[1]["entry"]
+            (dead,) = json.loads(dichte_ioc("dead-letters", "--json"))
+            assert (dead["subject"], dead["attempts"]) == (refused, 3)
+            assert "HTTP 400" in dead["reason"]
+            (ioc,) = json.loads(dichte_ioc("status", "--json"))
+            assert (ioc["target"], ioc["backlog"], ioc["dead_letters"]) == ("ioc", 0, 1)
             # Staff fix the receiver and replay: it arrives under its original id.
             r.refuse_subjects.clear()
-            assert await store.replay_dead_letters(t.name) == 1
+            assert "1 dead letters queued" in dichte_ioc("replay", "--dead-letters")
+            refused_id = dead["id"]
             await drain(delivery, store)
             assert refused in r.subjects()
             assert refused_id in r.ids()

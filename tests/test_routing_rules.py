@@ -24,6 +24,7 @@ from dichte.domain.tokens import Role, StaffClaims
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = Jurisdictions.load(ROOT / "cluster" / "health_centres.yaml")
 VINH_LINH, CUA_TUNG, HAI_LANG, DONG_HOI = 19363, 19414, 19702, 18880
+QUANG_TRI_CODE = 44
 HANOI_BA_DINH = next(u.code for u in admin_units.communes_of(1))
 
 
@@ -44,6 +45,14 @@ def test_a_record_goes_to_its_commune_centre_and_province_and_the_destination() 
         "centre-464",
         "province-44",
         "province-1",
+    )
+    # Declared at the Vĩnh Linh checkpoint by a resident of Hải Lăng: both communes.
+    assert declaration_units(SHIPPED, HAI_LANG, QUANG_TRI_CODE, VINH_LINH) == (
+        "commune-19702",
+        "centre-470",
+        "province-44",
+        "commune-19363",
+        "centre-464",
     )
     # A contact living in Hải Lăng whose case lives in Vĩnh Linh: both stations.
     assert person_units(SHIPPED, HAI_LANG, VINH_LINH) == (

@@ -301,6 +301,29 @@ def test_a_withdrawn_venue_takes_no_check_in(http: httpx.Client, outbreak: dict[
     assert [v["id"] for v in inactive] == [shop["id"]]
 
 
+def test_a_declaration_at_a_checkpoint_reaches_the_checkpoints_commune(
+    http: httpx.Client, outbreak: dict[str, Any]
+) -> None:
+    """The shipped National Highway 1 checkpoint at Vĩnh Linh: a Hải Lăng resident who
+    declares there is on both communes' lists."""
+    body = distinct_declaration()
+    body["residence"] = {"province_code": QUANG_TRI, "commune_code": HAI_LANG, "street": "9"}
+    body["checkpoint_id"] = "ql1-vinh-linh"
+    r = http.post("/api/v1/declarations", json=body)
+    assert r.status_code == 201, r.text
+
+    def listed(headers: dict[str, str], unit: str) -> set[str]:
+        found = http.get("/api/v1/declarations", headers=headers, params={"unit": unit})
+        return {d["id"] for d in found.json()["items"]}
+
+    wait_for(
+        lambda: r.json()["id"] in listed(outbreak["vinh_linh"], f"commune-{VINH_LINH}"),
+        10,
+        "Vĩnh Linh",
+    )
+    assert r.json()["id"] in listed(outbreak["hai_lang"], f"commune-{HAI_LANG}")
+
+
 def test_the_ioc_receives_declarations_signed_and_pseudonymised(
     ioc: Receiver, confirmed: dict[str, Any]
 ) -> None:
