@@ -238,28 +238,14 @@ async function start() {
   latest = new Map();
   page.opening();
   $("lane_announce").textContent = "";
-  for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
-    try {
-      const res = await page.api(base);
-      if (!page.current(session)) return;
-      if (!res.ok) { $("lane_loading").hidden = true; await page.refused(res); return; }
-      const found = await res.json();
-      const events = await page.api(`${base}/events?last=${RECENT}`);
-      if (!page.current(session)) return;
-      if (!events.ok) { $("lane_loading").hidden = true; await page.refused(events); return; }
-      const body = await events.json();
-      config = found;
-      body.events.forEach((ev) => add(ev, false));  // oldest first: the newest ends on top
-      page.opened();
-      render();
-      follow(session, body.next || "0-0");
-      return;
-    } catch (_) {
-      if (!page.current(session)) return;
-      page.setConnection("network");
-      await pause(delay);
-    }
-  }
+  const got = await page.load(session, [base, `${base}/events?last=${RECENT}`]);
+  if (!got) return;
+  const [found, body] = got;
+  config = found;
+  body.events.forEach((ev) => add(ev, false));  // oldest first: the newest ends on top
+  page.opened();
+  render();
+  follow(session, body.next || "0-0");
 }
 
 page.boot();

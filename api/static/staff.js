@@ -167,6 +167,31 @@ function staffPage({ prefix, words, start, render, signedOut }) {
       part("bar").hidden = false;
       part("loading").hidden = false;
     },
+    // GETs each path in turn, again while the network fails (after 1 s, doubling up to
+    // 15 s): their bodies, or null once a path is refused (said on the page) or the
+    // session has ended.
+    async load(session, paths) {
+      for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
+        try {
+          const bodies = [];
+          for (const path of paths) {
+            const res = await page.api(path);
+            if (!page.current(session)) return null;
+            if (!res.ok) {
+              part("loading").hidden = true;
+              await page.refused(res);
+              return null;
+            }
+            bodies.push(await res.json());
+          }
+          return bodies;
+        } catch (_) {
+          if (!page.current(session)) return null;
+          page.setConnection("network");
+          await pause(delay);
+        }
+      }
+    },
     opened() {
       page.showError(null);
       page.setConnection(null);

@@ -180,16 +180,25 @@ const kindOf = (key) => TABS.find((x) => x.key === key).kinds[0];
 
 // --- the API -------------------------------------------------------------------------------
 
-async function loadList(more) {
+function listPath(more) {
   const spec = TABS.find((x) => x.key === tab);
-  if (!spec.path) return true;
+  if (!spec.path) return null;
   const query = new URLSearchParams({ unit, limit: "50", ...spec.query });
   if (more && next) query.set("cursor", next);
-  const res = await page.api(`${spec.path}?${query}`);
+  return `${spec.path}?${query}`;
+}
+
+function listed(body, more) {
+  items = more ? [...items, ...body.items] : body.items;
+  next = body.next;
+}
+
+async function loadList(more) {
+  const path = listPath(more);
+  if (!path) return true;
+  const res = await page.api(path);
   if (!res.ok) { await page.refused(res); return false; }
-  const listed = await res.json();
-  items = more ? [...items, ...listed.items] : listed.items;
-  next = listed.next;
+  listed(await res.json(), more);
   return true;
 }
 
@@ -223,38 +232,25 @@ async function start() {
   feed = [];
   fresh = new Set();
   page.opening();
-  for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
-    try {
-      const res = await page.api(base);
-      if (!page.current(session)) return;
-      if (!res.ok) { $("unit_loading").hidden = true; await page.refused(res); return; }
-      const found = await res.json();
-      const latest = await page.api(`${base}/feed?last=${FEED_KEPT}`);
-      if (!page.current(session)) return;
-      if (!latest.ok) { $("unit_loading").hidden = true; await page.refused(latest); return; }
-      const body = await latest.json();
-      feed = [...body.items].reverse();
-      info = found;
-      if (!(await loadList(false))) return;
-      page.opened();
-      render();
-      followStream({
-        url: `${base}/stream`,
-        token: page.token,
-        cursor: body.next,
-        current: () => page.current(session),
-        onEvent: (got) => { if (got.id) arrived(JSON.parse(got.data)); },
-        onState: page.setConnection,
-        onRefused: page.refused,
-        setAbort: (control) => { page.stream = control; },
-      });
-      return;
-    } catch (_) {
-      if (!page.current(session)) return;
-      page.setConnection("network");
-      await pause(delay);
-    }
-  }
+  const list = listPath(false);
+  const got = await page.load(session, [base, `${base}/feed?last=${FEED_KEPT}`, ...(list ? [list] : [])]);
+  if (!got) return;
+  const [found, latest, firstPage] = got;
+  info = found;
+  feed = [...latest.items].reverse();
+  if (firstPage) listed(firstPage, false);
+  page.opened();
+  render();
+  followStream({
+    url: `${base}/stream`,
+    token: page.token,
+    cursor: latest.next,
+    current: () => page.current(session),
+    onEvent: (message) => { if (message.id) arrived(JSON.parse(message.data)); },
+    onState: page.setConnection,
+    onRefused: page.refused,
+    setAbort: (control) => { page.stream = control; },
+  });
 }
 
 $("unit_more").addEventListener("click", async () => { if (await loadList(true)) render(); });
