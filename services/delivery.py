@@ -21,7 +21,6 @@ Two kinds of failure are told apart:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -34,7 +33,6 @@ from cloudevents.core.v1.event import CloudEvent
 from standardwebhooks import Webhook
 
 from dichte.domain.events import (
-    EventType,
     Minimisation,
     RecordEvent,
     cloudevent_attributes,
@@ -282,15 +280,3 @@ class Delivery:
             await asyncio.sleep(self.backoff())
             return
         self._on_counts(counts)
-
-
-def batch_events(body: bytes) -> list[dict[str, object]]:
-    """The events of a batch request (for receivers and tests)."""
-    events = json.loads(body)
-    if not isinstance(events, list):
-        raise ValueError("a CloudEvents batch is a JSON array")
-    return events
-
-
-def event_types() -> frozenset[str]:
-    return frozenset(t.value for t in EventType)

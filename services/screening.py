@@ -41,6 +41,7 @@ from dichte.domain.tracing import lane_plate
 from dichte.models.errors import InputError
 from dichte.models.results import SeenFace
 from dichte.models.thermal.screening import Screening, ScreeningPolicy, screen_person
+from dichte.services.checkpoints import CheckpointCommunes
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import GalleryClient, Inference, InferenceBusy, refused_input
 from dichte.services.vision import Vision
@@ -110,6 +111,7 @@ class ScreeningService:
         jurisdictions: Jurisdictions | None = None,
     ) -> None:
         self._jurisdictions = jurisdictions or Jurisdictions()
+        self._checkpoint_commune = CheckpointCommunes(events)
         self._inference = inference
         self._gallery = gallery
         self._declarations = declarations
@@ -265,9 +267,9 @@ class ScreeningService:
         face = best_face(obs)
         if face is not None:  # for the officer's lane view, kept only briefly
             await self._events.save_face(event.event_id, jpeg(face.crop), FACE_CROP_TTL_S)
-        config = await self._events.get(passage.checkpoint_id)
+        commune = await self._checkpoint_commune(passage.checkpoint_id)
         created, _ = await self._events.record_event(
-            units=place_units(self._jurisdictions, config.commune_code if config else None),
+            units=place_units(self._jurisdictions, commune),
             event_id=event.event_id,
             event_json=event.model_dump_json(),
             checkpoint_id=passage.checkpoint_id,
