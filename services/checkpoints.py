@@ -31,8 +31,8 @@ class EventPage(BaseModel):
 
 
 class CheckpointCommunes:
-    """Each checkpoint's commune, read from the store and kept a minute: a declaration
-    made at a checkpoint is routed to its commune too, and staff rarely move one."""
+    """Each checkpoint's commune, read from the store and kept a minute: its screening
+    events, and declarations made there, are routed to it, and staff rarely move one."""
 
     def __init__(self, store: CheckpointStore, keep_s: float = 60.0) -> None:
         self._store = store
