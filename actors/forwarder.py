@@ -1,7 +1,8 @@
 """`IOCForwarder`: one per cluster (named, restarted without limit). It moves the
 outbox on: routes every record event into its health units' feeds and work lists,
-delivers events to the provincial IOC (when DICHTE_IOC_URL is set) and each unit's
-webhooks to their receivers. The rules are in `services.delivery`; this is the loop,
+applies the dishonest-declaration rules to each declaration, check-in and screening
+event as it arrives (services.flags), delivers events to the provincial IOC (when
+DICHTE_IOC_URL is set) and each unit's webhooks to their receivers. The rules are in `services.delivery`; this is the loop,
 the metrics and the handle `dichte ioc` and the tests talk to.
 
 Nothing is kept in the actor that Redis does not also hold: a restarted forwarder
@@ -22,7 +23,8 @@ from ray.util import metrics
 
 from dichte.domain.settings import Settings
 from dichte.services.delivery import Delivery, DeliveryCounts, Target, UnitRouting
-from dichte.services.wiring import ioc_target, webhook_target
+from dichte.services.flags import FlagWatch
+from dichte.services.wiring import flag_service, ioc_target, webhook_target
 from dichte.store.outbox import OutboxStore
 
 ACTOR_NAME = "ioc-forwarder"
@@ -59,8 +61,10 @@ class IOCForwarder:
             "dichte_outbox_lag_seconds", "Age of the oldest event not yet delivered", tag_keys=tags
         )
         self._routing = UnitRouting(self._store)
+        self._flags = FlagWatch(self._store, flag_service(s))
         self._tasks = [
             asyncio.get_event_loop().create_task(self._forever("routing", self._route)),
+            asyncio.get_event_loop().create_task(self._forever("flags", self._watch_flags)),
             asyncio.get_event_loop().create_task(self._supervise()),
         ]
 
@@ -78,6 +82,11 @@ class IOCForwarder:
         await self._routing.start()
         while True:
             await self._routing.route_once()
+
+    async def _watch_flags(self) -> None:
+        await self._flags.start()
+        while True:
+            await self._flags.check_once()
 
     def _counted(self, target: str) -> Callable[[DeliveryCounts], None]:
         tags = {"target": target}

@@ -20,7 +20,10 @@ from dichte.api.routes import (
     checkpoints,
     declarations,
     faces,
+    flags,
+    inspections,
     qr,
+    reports,
     thermal,
     units,
     venues,
@@ -28,7 +31,8 @@ from dichte.api.routes import (
 from dichte.domain.settings import Settings
 
 API_PREFIX = "/api/v1"
-UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode", "screenings")
+# Paths that take files (regular expressions after the API prefix).
+UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode", "screenings", r"venues/[^/]+/inspections$")
 
 
 class Health(BaseModel):
@@ -81,6 +85,9 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         faces,
         checkpoints,
         units,
+        flags,
+        inspections,
+        reports,
     ):
         v1.include_router(module.router)
     v1.add_api_route("/healthz", _health, **_HEALTH_DOC)  # type: ignore[arg-type]
@@ -92,6 +99,8 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     checkin = (web / "templates" / "checkin.html").read_text(encoding="utf-8")
     lane = (web / "templates" / "lane.html").read_text(encoding="utf-8")
     unit_html = (web / "templates" / "unit.html").read_text(encoding="utf-8")
+    inspect_html = (web / "templates" / "inspect.html").read_text(encoding="utf-8")
+    dashboard_html = (web / "templates" / "dashboard.html").read_text(encoding="utf-8")
 
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
@@ -116,5 +125,16 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         return HTMLResponse(unit_html)
 
     app.add_api_route("/units/{unit}", unit_page, methods=["GET"], include_in_schema=False)
+
+    async def inspect_page() -> HTMLResponse:
+        # The field team's phone page: venues due for a visit, and the visit form.
+        return HTMLResponse(inspect_html)
+
+    async def dashboard_page() -> HTMLResponse:
+        # The IOC's and the province's charts of the reports.
+        return HTMLResponse(dashboard_html)
+
+    app.add_api_route("/inspect", inspect_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/dashboard", dashboard_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(web / "static")), name="static")
     return app

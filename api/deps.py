@@ -16,6 +16,9 @@ from dichte.services.checkins import CheckinService
 from dichte.services.checkpoints import CheckpointService
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import FaceService
+from dichte.services.flags import FlagService
+from dichte.services.inspections import InspectionService
+from dichte.services.reports import ReportService
 from dichte.services.screening import ScreeningService
 from dichte.services.units import UnitService
 from dichte.services.venues import VenueService
@@ -33,6 +36,9 @@ class Services:
     vision: VisionService
     checkpoints: CheckpointService
     units: UnitService
+    flags: FlagService
+    inspections: InspectionService
+    reports: ReportService
     public_key: Ed25519PublicKey
     metrics: ApiMetrics
     trust_forwarded_for: bool = False
@@ -77,6 +83,18 @@ async def _units(s: AllServices) -> UnitService:
     return s.units
 
 
+async def _flags(s: AllServices) -> FlagService:
+    return s.flags
+
+
+async def _inspections(s: AllServices) -> InspectionService:
+    return s.inspections
+
+
+async def _reports(s: AllServices) -> ReportService:
+    return s.reports
+
+
 async def _screenings(s: AllServices) -> ScreeningService:
     if s.screenings is None:
         raise DomainError.of("request", "faces_unavailable")
@@ -98,6 +116,9 @@ Faces = Annotated[FaceService, Depends(_faces)]
 Checkpoints = Annotated[CheckpointService, Depends(_checkpoints)]
 Screenings = Annotated[ScreeningService, Depends(_screenings)]
 Units = Annotated[UnitService, Depends(_units)]
+Flags = Annotated[FlagService, Depends(_flags)]
+Inspections = Annotated[InspectionService, Depends(_inspections)]
+Reports = Annotated[ReportService, Depends(_reports)]
 
 
 async def bearer_staff(s: Services, authorization: str | None) -> StaffClaims:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -120,12 +121,13 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp, limit: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
         self.default_limit = limit
-        # Path prefixes that take files (thermal frames, photos) get their own limit.
-        self.uploads = uploads or {}
+        # Paths that take files (thermal frames, photos) get their own limit: each key a
+        # regular expression matched at the path's start.
+        self.uploads = [(re.compile(p), limit) for p, limit in (uploads or {}).items()]
 
     def _limit(self, path: str) -> int:
-        for prefix, limit in self.uploads.items():
-            if path.startswith(prefix):
+        for pattern, limit in self.uploads:
+            if pattern.match(path):
                 return limit
         return self.default_limit
 

@@ -307,6 +307,29 @@ class QuarantineOrder(Frozen):
     province_code: int | None = None
 
 
+def quarantine_changes(order: QuarantineOrder) -> dict[str, int]:
+    """What an order adds to its commune's number under quarantine, per Vietnam day:
+    +1 on the day it starts, −1 on the day it ends (so a person counts on the days
+    from the start day up to, not including, the end day); nothing once cancelled."""
+    if order.status is QuarantineStatus.CANCELLED:
+        return {}
+    start = order.start.astimezone(VIETNAM_TZ).date().isoformat()
+    end = order.end.astimezone(VIETNAM_TZ).date().isoformat()
+    return {} if start == end else {start: 1, end: -1}
+
+
+def follow_ups_done_change(before: ContactRecord, after: ContactRecord) -> dict[str, int]:
+    """Per follow-up day, +1 where a follow-up was done (any status but pending) and
+    was not before, −1 for the reverse."""
+    was = {f.date: f.status is not FollowUpStatus.PENDING for f in before.follow_ups}
+    out = {}
+    for f in after.follow_ups:
+        now_done = f.status is not FollowUpStatus.PENDING
+        if now_done != was.get(f.date, False):
+            out[f.date.isoformat()] = 1 if now_done else -1
+    return out
+
+
 def quarantine_start(orders: list[QuarantineOrder]) -> int | None:
     """When a person's quarantine began: the earliest order not cancelled (it bounds
     the stays of an F1 that can pass the infection on)."""

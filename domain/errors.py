@@ -233,6 +233,31 @@ MESSAGES: dict[str, Bilingual] = {
         "Cần {count} số, cách nhau bởi dấu phẩy (kích thước phải dương).",
         "Expected {count} comma-separated numbers (sizes positive).",
     ),
+    # flags, inspections, reports
+    "reason_required": (
+        "Hãy ghi lý do bác bỏ cảnh báo.",
+        "Say why the flag is dismissed.",
+    ),
+    "flag_unchanged": (
+        "Cảnh báo đã ở trạng thái này.",
+        "The flag already has this status.",
+    ),
+    "flag_changed_meanwhile": (
+        "Cảnh báo vừa được người khác cập nhật; hãy tải lại và thử lại.",
+        "Someone else changed this flag just now; reload it and try again.",
+    ),
+    "period_too_long": (
+        "Khoảng thời gian tối đa {days} ngày.",
+        "The period is at most {days} days.",
+    ),
+    "commune_required": (
+        "Hãy chọn xã/phường cần kiểm tra.",
+        "Choose the commune to inspect.",
+    ),
+    "photo_invalid": (
+        "Ảnh không đọc được hoặc quá lớn ({detail}).",
+        "The photo could not be read or is too large ({detail}).",
+    ),
 }
 
 STATUS: dict[str, int] = {
@@ -253,6 +278,8 @@ STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "idempotency_key_reused": 409,
     "no_open_checkin": 409,
+    "flag_unchanged": 409,
+    "flag_changed_meanwhile": 409,
     "body_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,
@@ -276,6 +303,8 @@ THINGS: dict[str, Bilingual] = {
     "webhook": ("webhook", "webhook"),
     "camera": ("camera", "camera"),
     "event": ("lượt kiểm tra (hoặc ảnh đã hết hạn)", "screening event (or its picture expired)"),
+    "flag": ("cảnh báo khai báo", "flag"),
+    "inspection": ("ảnh kiểm tra điểm QR (hoặc ảnh đã hết hạn)", "inspection photo (or expired)"),
 }
 
 

@@ -30,6 +30,9 @@ class EventType(StrEnum):
     SCREENING_CREATED = "screening.created"
     VENUE_CREATED = "venue.created"
     VENUE_UPDATED = "venue.updated"
+    INSPECTION_CREATED = "inspection.created"
+    FLAG_CREATED = "flag.created"
+    FLAG_UPDATED = "flag.updated"
 
     @property
     def kind(self) -> str:
@@ -123,6 +126,7 @@ IDENTITY_FIELDS = frozenset(
         "detail",
         "receipt_sha256",
         "face_crop",
+        "face_person_id",
     }
 )
 

@@ -102,11 +102,16 @@ class Jurisdictions:
         centre = self.centre(staff.unit)
         return centre.communes if centre else ()
 
-    def may_read(self, staff: StaffClaims, unit: str) -> bool:
+    def may_read(self, staff: StaffClaims, unit: str, flags: bool = False) -> bool:
         """Commune staff read their commune; a centre its own unit and its communes; the
-        province every unit in it; national staff every unit."""
+        province every unit in it; national staff every unit. The police read only the
+        flags (`flags`) of their commune or province."""
         kind, code = parse_unit(unit)
         match staff.role:
+            case Role.POLICE_COMMUNE:
+                return flags and kind == COMMUNE and code == staff.unit
+            case Role.POLICE_PROVINCE:
+                return flags and self.province_of(unit) == staff.unit
             case Role.NATIONAL:
                 return True
             case Role.PROVINCE:
@@ -139,11 +144,11 @@ class Jurisdictions:
     def home_unit(self, staff: StaffClaims) -> str | None:
         """The unit a staff member's lists default to (national staff name one)."""
         match staff.role:
-            case Role.COMMUNE:
+            case Role.COMMUNE | Role.POLICE_COMMUNE:
                 return f"{COMMUNE}-{staff.unit}"
             case Role.HEALTH_CENTRE:
                 return f"{CENTRE}-{staff.unit}"
-            case Role.PROVINCE:
+            case Role.PROVINCE | Role.POLICE_PROVINCE:
                 return f"{PROVINCE}-{staff.unit}"
         return None
 
@@ -156,10 +161,12 @@ def parse_unit(unit: str) -> tuple[str, int]:
     return kind, int(code)
 
 
-def unit_readable(jurisdictions: Jurisdictions, staff: StaffClaims, unit: str) -> str:
+def unit_readable(
+    jurisdictions: Jurisdictions, staff: StaffClaims, unit: str, flags: bool = False
+) -> str:
     """The unit, checked: 404 when there is no such unit, 403 when not the caller's."""
     if not jurisdictions.exists(unit):
         raise DomainError.of("unit", "unit_unknown", unit=unit[:40])
-    if not jurisdictions.may_read(staff, unit):
+    if not jurisdictions.may_read(staff, unit, flags):
         raise DomainError.of("unit", "forbidden")
     return unit

@@ -115,10 +115,20 @@ class DeclarationRecord(BaseModel):
         )
 
 
-def covers(staff: StaffClaims, commune_code: int | None, province_code: int | None) -> bool:
+def covers(
+    staff: StaffClaims,
+    commune_code: int | None,
+    province_code: int | None,
+    police: bool = False,
+) -> bool:
     """Commune staff see their commune; a health centre the communes it serves; the
-    province everything in the province; national staff everything."""
+    province everything in the province; national staff everything. The police only
+    where `police` says the record is theirs too (flags, venue inspections)."""
     match staff.role:
+        case Role.POLICE_COMMUNE:
+            return police and commune_code is not None and commune_code == staff.unit
+        case Role.POLICE_PROVINCE:
+            return police and province_code is not None and staff.unit == province_code
         case Role.NATIONAL:
             return True
         case Role.PROVINCE:

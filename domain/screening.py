@@ -121,6 +121,12 @@ class ScreeningEvent(_Frozen):
     person: EventPerson | None
     declaration: EventDeclaration
     enrolled: bool = Field(False, description="The face was enrolled on this passage")
+    face_person_id: str | None = Field(
+        None, description="The enrolled person the face matched, when not the QR's"
+    )
+    decision_ms: int | None = Field(
+        None, description="From the person's last frame to the decision, in milliseconds"
+    )
 
 
 def event_id(checkpoint_id: str, camera_id: str, first_at_ms: int, first_frame: int) -> str:

@@ -193,6 +193,11 @@ class Settings(BaseSettings):
         description="Regional health centres and the communes each serves (records are "
         "routed to a commune, its centre and its province)",
     )
+    population_config: Path = Field(
+        Path("cluster/population.yaml"),
+        description="Inhabitants per commune and province (check-ins per 1,000 "
+        "inhabitants in the QR deployment report)",
+    )
     ioc_url: str | None = Field(
         None,
         description="Where record events are POSTed for the provincial IOC (CloudEvents "

@@ -146,6 +146,10 @@ class Role(StrEnum):
     HEALTH_CENTRE = "health_centre"  # a regional health centre: the communes it serves
     PROVINCE = "province"  # the provincial CDC / department: unit = province code
     NATIONAL = "national"  # Ministry level: everything
+    # The police handle dishonest declarations: they read flags (and record venue
+    # inspections) in their commune or province, never health records.
+    POLICE_COMMUNE = "police_commune"  # unit = commune code
+    POLICE_PROVINCE = "police_province"  # unit = province code
 
 
 @dataclass(frozen=True)

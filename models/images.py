@@ -101,3 +101,19 @@ def decode_image(
         except Exception:  # unreadable EXIF: keep the pixels as stored
             oriented = im
         return _to_bgr(oriented)
+
+
+def stored_photo(data: bytes, *, max_pixels: int = 40_000_000, max_side: int = 1600) -> bytes:
+    """An uploaded photo as kept: decoded with the same bounds as every upload, scaled
+    to at most `max_side` pixels a side and written again as JPEG, so what is stored
+    is a picture of known size without the upload's metadata (EXIF, GPS)."""
+    image = decode_image(data, max_pixels=max_pixels)
+    h, w = image.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ImageError("unsupported_format", "could not be written as JPEG")
+    return bytes(encoded)

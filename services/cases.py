@@ -34,11 +34,12 @@ from dichte.domain.cases import (
     contact_id,
     exposures_out,
     follow_up_days,
+    follow_ups_done_change,
     new_case_id,
     quarantine_start,
     traced_contact,
 )
-from dichte.domain.clock import in_future, now_utc, today_in_vietnam
+from dichte.domain.clock import VIETNAM_TZ, in_future, now_utc, today_in_vietnam
 from dichte.domain.declaration import DiagnosticResult
 from dichte.domain.errors import DomainError, not_found, refuse
 from dichte.domain.events import person_units
@@ -244,17 +245,25 @@ class CaseService:
 
     async def record_contacts(self, case: Case, now: datetime | None = None) -> int:
         """On confirmation: an F1 contact record with its follow-up schedule for each
-        person traced. Idempotent; returns how many were new."""
+        person traced, and each F2 counted for the reports (F2 are not followed up
+        individually). Idempotent; returns how many F1 were new."""
         if case.classification is not Classification.CONFIRMED:
             return 0
-        result = await self.trace(case, depth=1, now=now)
+        at = now or now_utc()
+        result = await self.trace(case, depth=2, now=at)
         if not result.f1:
             return 0
-        found = await people(self._store, sorted(result.f1))
+        found = await people(self._store, sorted({*result.f1, *result.f2}))
         records = [self._contact_record(case, c, found[p]) for p, c in result.f1.items()]
-        return await self._store.add_contacts(
-            case.id, [(r, self._contact_units(r, case.commune_code)) for r in records]
+        added = await self._store.add_contacts(
+            case.id, [(r, self._contact_units(r, case.commune_code)) for r in records], now=at
         )
+        await self._store.count_f2(
+            case.id,
+            {p: found[p].commune_code for p in result.f2},
+            at.astimezone(VIETNAM_TZ).date().isoformat(),
+        )
+        return added
 
     def _contact_record(self, case: Case, contact: Contact, who: PersonView) -> ContactRecord:
         exposures = exposures_out(contact)
@@ -375,13 +384,15 @@ class CaseService:
         if body.date > today_in_vietnam():
             raise DomainError.of("date", "date_in_future")
         try:
-            contact = contact.recorded(body)
+            recorded = contact.recorded(body)
         except ValueError:
             raise DomainError.of("date", "not_a_follow_up_day") from None
         await self._store.save_contact(
-            contact, self._contact_units(contact, await self._case_commune(contact.case_id))
+            recorded,
+            self._contact_units(recorded, await self._case_commune(recorded.case_id)),
+            follow_ups_done=follow_ups_done_change(contact, recorded),
         )
-        return contact
+        return recorded
 
     # --- quarantine --------------------------------------------------------------------
     async def order_quarantine(
@@ -420,6 +431,8 @@ class CaseService:
             if body.end <= order.start:
                 raise DomainError.of("end", "end_before_start")
             update["end"] = body.end
-        order = order.model_copy(update=update)
-        await self._store.save_quarantine(order, person_units(self._units, order.commune_code))
-        return order
+        changed = order.model_copy(update=update)
+        await self._store.save_quarantine(
+            changed, person_units(self._units, changed.commune_code), before=order
+        )
+        return changed

@@ -88,6 +88,7 @@ class CheckinService:
             at,
             vietnam_day(at),
             self._venues.units(venue),
+            commune_code=venue.commune_code,
         )
         out = CheckinPublic(
             venue_id=venue.id,

@@ -262,6 +262,8 @@ class ScreeningService:
             ),
             declaration=EventDeclaration(status=status, declaration_id=declaration_id),
             enrolled=enrol,
+            face_person_id=face_person if face_person != person else None,
+            decision_ms=max(0, round((now_utc().timestamp() - obs[-1].at) * 1000)),
         )
         at = int(first.at)
         face = best_face(obs)
@@ -270,11 +272,8 @@ class ScreeningService:
         commune = await self._checkpoint_commune(passage.checkpoint_id)
         created, _ = await self._events.record_event(
             units=place_units(self._jurisdictions, commune),
-            event_id=event.event_id,
-            event_json=event.model_dump_json(),
-            checkpoint_id=passage.checkpoint_id,
+            event=event,
             day=vietnam_day(at),
-            person_id=person,
             plate=lane_plate(passage.lane),
             at=at,
         )

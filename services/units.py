@@ -30,6 +30,7 @@ from dichte.domain.clock import today_in_vietnam
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.errors import DomainError, not_found
 from dichte.domain.events import EventType, RecordEvent, stream_time
+from dichte.domain.flags import Flag, FlagRule, FlagStatus
 from dichte.domain.jurisdictions import CENTRE, COMMUNE, Jurisdictions, parse_unit, unit_readable
 from dichte.domain.tokens import StaffClaims
 from dichte.domain.venues import Venue
@@ -391,6 +392,32 @@ class UnitService:
         return Page[VenuePublic](
             items=[self._venue_public(Venue.model_validate(r)) for r in found], next=nxt
         )
+
+    async def flags(
+        self,
+        staff: StaffClaims,
+        unit: str | None,
+        status: FlagStatus | None,
+        rule: FlagRule | None,
+        since: datetime | None,
+        until: datetime | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[Flag]:
+        """Dishonest-declaration flags routed to the unit (health staff and the police
+        of the unit's commune or province)."""
+        chosen = unit or self._units.home_unit(staff)
+        if chosen is None:
+            raise DomainError.of("unit", "unit_required")
+        chosen = unit_readable(self._units, staff, chosen, flags=True)
+
+        def keep(r: dict[str, Any]) -> bool:
+            return (status is None or r.get("status") == status.value) and (
+                rule is None or r.get("rule") == rule.value
+            )
+
+        found, nxt = await self._page("flag", chosen, cursor, limit, since, until, keep)
+        return Page[Flag](items=[Flag.model_validate(r) for r in found], next=nxt)
 
     # --- webhooks --------------------------------------------------------------------------
     async def add_webhook(

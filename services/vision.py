@@ -41,6 +41,7 @@ class Vision(Protocol):
 
     async def measure(self, data: bytes, request: ThermalRequest) -> dict[str, Any]: ...
     async def read_qr(self, photo: bytes) -> list[QrCode]: ...  # bytes or a decoded frame
+    async def stored_photo(self, photo: bytes) -> bytes: ...  # checked, scaled, as JPEG
 
     async def read_passage(
         self,
@@ -149,6 +150,15 @@ class VisionService:
         except InputError as e:
             raise refused_input("image", e) from None
         return QrDecoded(codes=[self._checked(c) for c in codes])
+
+    async def stored_photo(self, photo: bytes, field: str = "photo") -> bytes:
+        """A photo to keep, through the same bounded decoder as every upload."""
+        try:
+            return await self._client().stored_photo(photo)
+        except InferenceBusy:
+            raise DomainError.of("request", "busy") from None
+        except InputError as e:
+            raise refused_input(field, e) from None
 
     def _checked(self, code: QrCode) -> DecodedQr:
         check = None

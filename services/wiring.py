@@ -13,16 +13,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dichte.domain.events import Minimisation
 from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.keys import load_signing_key
+from dichte.domain.reports import Population
 from dichte.domain.settings import Settings
 from dichte.domain.tokens import derived_key
 from dichte.services.checkpoints import CheckpointCommunes
 from dichte.services.declarations import DeclarationGateway, DeclarationService
 from dichte.services.delivery import Target
 from dichte.services.faces import GalleryClient, Inference
+from dichte.services.flags import FlagService
 from dichte.services.screening import ScreeningService
 from dichte.services.vision import Vision, screening_policy
 from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
+from dichte.store.flags import FlagStore
 from dichte.store.keys import Keys
 
 IOC_TARGET = "ioc"
@@ -56,6 +59,26 @@ def declaration_service(
         jurisdictions=jurisdictions(settings),
         checkpoint_commune=CheckpointCommunes(CheckpointStore.of(settings)),
     )
+
+
+def flag_service(settings: Settings, epi: EpiStore | None = None) -> FlagService:
+    """The flag rules with the stores they read (the API's and the flag reader's)."""
+    return FlagService(
+        FlagStore.of(settings),
+        epi or EpiStore.of(settings),
+        CheckpointCommunes(CheckpointStore.of(settings)),
+        jurisdictions(settings),
+    )
+
+
+@cache
+def _population(path: Path) -> Population:
+    return Population.load(path)
+
+
+def population(settings: Settings) -> Population:
+    """Inhabitants per unit (cluster/population.yaml, read once per process)."""
+    return _population(settings.population_config)
 
 
 def screening_service(

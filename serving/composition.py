@@ -14,13 +14,23 @@ from dichte.services.checkins import CheckinService
 from dichte.services.checkpoints import CheckpointService
 from dichte.services.declarations import DeclarationGateway
 from dichte.services.faces import FaceService, GalleryClient, Inference
+from dichte.services.inspections import InspectionService
+from dichte.services.reports import ReportService
 from dichte.services.units import UnitService
 from dichte.services.venues import VenueService
 from dichte.services.vision import Vision, VisionService
-from dichte.services.wiring import declaration_service, jurisdictions, screening_service
+from dichte.services.wiring import (
+    declaration_service,
+    flag_service,
+    jurisdictions,
+    population,
+    screening_service,
+)
 from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
+from dichte.store.inspections import InspectionStore
 from dichte.store.outbox import OutboxStore
+from dichte.store.stats import StatsStore
 
 
 def build_services(
@@ -39,6 +49,7 @@ def build_services(
     metrics = metrics or NoMetrics()
     declarations_service = declaration_service(settings, declarations_gateway, signing_key, metrics)
     units = jurisdictions(settings)
+    vision_service = VisionService(vision, declarations_service)
     venue_service = VenueService(
         epi_store,
         signing_key,
@@ -51,9 +62,16 @@ def build_services(
         venues=venue_service,
         checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
         cases=CaseService(epi_store, declarations_service, settings.outbreak, units),
-        vision=VisionService(vision, declarations_service),
+        vision=vision_service,
         checkpoints=CheckpointService(CheckpointStore.of(settings)),
         units=UnitService(OutboxStore.of(settings), units, venue_service.public),
+        flags=flag_service(settings, epi_store),
+        inspections=InspectionService(
+            InspectionStore.of(settings), venue_service, vision_service, units
+        ),
+        reports=ReportService(
+            StatsStore.of(settings), CheckpointStore.of(settings), units, population(settings)
+        ),
         screenings=(
             screening_service(
                 settings,

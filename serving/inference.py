@@ -35,7 +35,7 @@ from dichte.models.faces.pipeline import (
     Sight,
     look,
 )
-from dichte.models.images import decode_image
+from dichte.models.images import decode_image, stored_photo
 from dichte.models.qr import QrCode, decode_qr
 from dichte.models.thermal.blackbody import BlackbodyConfig, BlackbodyReference
 from dichte.models.thermal.canthus import Point, to_thermal
@@ -209,3 +209,8 @@ class QrReaderDeployment:
             decode_image(value, max_pixels=self._max_pixels) if isinstance(value, bytes) else value
         )
         return decode_qr(image)
+
+    async def photo(self, photo: bytes | ray.ObjectRef) -> bytes:
+        """A photo to keep (an inspection's): bounded decode, scaled, JPEG again."""
+        value = await _resolved(photo)
+        return stored_photo(value, max_pixels=self._max_pixels)

@@ -138,6 +138,12 @@ class VisionPool(BoundedClient):
             codes: list[QrCode] = await self._call(lambda: self._qr.read.remote(ref))
             return codes
 
+    async def stored_photo(self, photo: bytes) -> bytes:
+        ref = _ref(photo)
+        async with self._slot():
+            kept: bytes = await self._call(lambda: self._qr.photo.remote(ref))
+            return kept
+
     async def read_passage(
         self,
         frames: list[tuple[str, bytes]],

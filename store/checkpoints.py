@@ -12,6 +12,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from dichte.domain.checkpoints import CheckpointConfig
+from dichte.domain.reports import screening_counters
+from dichte.domain.screening import Reason, ScreeningEvent
 from dichte.domain.settings import Settings
 from dichte.store.keys import Keys
 
@@ -26,6 +28,14 @@ redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 if ARGV[6] ~= '' then
   redis.call('ZADD', KEYS[5], ARGV[9], ARGV[5] .. '|' .. ARGV[8] .. '|' .. ARGV[9])
   redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6] .. '|' .. ARGV[8] .. '|' .. ARGV[9])
+end
+-- the checkpoint's day counters (domain.reports): ARGV[11] the fields to add one to
+for field in string.gmatch(ARGV[11], '%S+') do
+  redis.call('HINCRBY', KEYS[7], field, 1)
+end
+if ARGV[12] == '1' and ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[8], ARGV[9], ARGV[1] .. '|' .. ARGV[5])
+  redis.call('EXPIRE', KEYS[8], ARGV[3])
 end
 return {1, sid}
 """
@@ -98,18 +108,18 @@ class CheckpointStore:
     async def record_event(
         self,
         *,
-        event_id: str,
-        event_json: str,
-        checkpoint_id: str,
+        event: ScreeningEvent,
         day: str,
-        person_id: str | None,
         plate: str,
         at: int,
         units: tuple[str, ...] = (),
     ) -> tuple[bool, str]:
         """(created, stream id): the same event id again returns the first. The outbox
-        entry carries the event itself and the units it is routed to."""
+        entry carries the event itself and the units it is routed to; the checkpoint's
+        day counters and the person's fevers are kept with it."""
         k = self.keys
+        event_id, checkpoint_id = event.event_id, event.checkpoint_id
+        person_id = event.person.person_id if event.person else None
         created, sid = await self._event(
             keys=[
                 k.screening_event(event_id),
@@ -118,10 +128,12 @@ class CheckpointStore:
                 k.screenings_by_day(),
                 k.passages_of_person(person_id or "-"),  # member checkpoint|plate|at
                 k.passages_at_checkpoint(checkpoint_id),  # member person|plate|at
+                k.checkpoint_day(checkpoint_id, day),
+                k.fevers_of_person(person_id or "-"),
             ],
             args=[
                 event_id,
-                event_json,
+                event.model_dump_json(),
                 self._event_ttl_s,
                 day,
                 checkpoint_id,
@@ -130,6 +142,8 @@ class CheckpointStore:
                 plate,
                 at,
                 " ".join(units),
+                " ".join(screening_counters(event)),
+                "1" if Reason.FEVER in event.reasons else "0",
             ],
         )
         return bool(int(created)), str(sid)

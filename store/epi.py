@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 
-from dichte.domain.cases import Case, ContactRecord, QuarantineOrder
+from dichte.domain.cases import Case, ContactRecord, QuarantineOrder, quarantine_changes
+from dichte.domain.clock import VIETNAM_TZ
 from dichte.domain.events import EventType, RecordEvent
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import MAX_STAY_S, Passage, Query, Stay
@@ -30,6 +32,8 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 redis.call('XADD', KEYS[5], '*', 'type', 'checkin.created',
   'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[6])
+redis.call('HINCRBY', KEYS[6], 'checkins', 1)
+redis.call('ZADD', KEYS[7], 'GT', ARGV[3], ARGV[2])
 return {1, ARGV[3]}
 """
 
@@ -57,24 +61,56 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('XADD', KEYS[4], '*', 'type', 'case.created', 'subject', ARGV[1], 'units', ARGV[4])
+redis.call('HINCRBY', KEYS[5], 'cases', 1)
 return false
 """
 
-# Contacts already recorded keep their follow-ups; each new one is announced.
+# Contacts already recorded keep their follow-ups; each new one is announced, indexed
+# under its person and counted: an F1 on the day it is recorded, a follow-up due on
+# each day of its schedule (ARGV[1] the commune-day counter prefix, ARGV[2] today,
+# ARGV[3] now, ARGV[4] how long the person index is kept; then per contact: key,
+# JSON, id, units, commune, person index key, follow-up days).
 _ADD_CONTACTS = """
 local added = 0
-for i = 1, #ARGV, 4 do
+for i = 5, #ARGV, 7 do
   if redis.call('SET', ARGV[i], ARGV[i + 1], 'NX') then
     redis.call('SADD', KEYS[1], ARGV[i + 2])
     redis.call('XADD', KEYS[2], '*', 'type', 'contact.created', 'subject', ARGV[i + 2],
       'units', ARGV[i + 3])
+    local counters = ARGV[1] .. ARGV[i + 4] .. ':'
+    redis.call('HINCRBY', counters .. ARGV[2], 'f1', 1)
+    for day in string.gmatch(ARGV[i + 6], '%S+') do
+      redis.call('HINCRBY', counters .. day, 'fu_due', 1)
+    end
+    redis.call('ZADD', ARGV[i + 5], ARGV[3], ARGV[i + 2])
+    redis.call('EXPIRE', ARGV[i + 5], ARGV[4])
     added = added + 1
   end
 end
 return added
 """
 
+# F2 persons of a case, each counted once on the day first found (ARGV[1] the
+# commune-day counter prefix, ARGV[2] today, ARGV[3] how long the set is kept; then
+# person, commune pairs).
+_COUNT_F2 = """
+local added = 0
+for i = 4, #ARGV, 2 do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HINCRBY', ARGV[1] .. ARGV[i + 1] .. ':' .. ARGV[2], 'f2', 1)
+    added = added + 1
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return added
+"""
+
 CHECKIN_IDEMPOTENCY_S = 2 * 86_400
+
+
+def _commune(code: int | None) -> str:
+    """A counter key's commune part ("none" for a person with no known commune)."""
+    return "none" if code is None else str(code)
 
 
 def _split(member: object) -> tuple[str, int]:
@@ -95,15 +131,22 @@ def _passages(
 
 class EpiStore:
     def __init__(
-        self, redis_url: str, *, key_prefix: str = "dichte", person_retention_s: int = 28 * 86_400
+        self,
+        redis_url: str,
+        *,
+        key_prefix: str = "dichte",
+        person_retention_s: int = 28 * 86_400,
+        case_retention_s: int = 365 * 86_400,
     ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self.keys = Keys(key_prefix)
         self._person_retention_s = person_retention_s
+        self._case_retention_s = case_retention_s
         self._checkin = self._redis.register_script(_CHECKIN)
         self._checkout = self._redis.register_script(_CHECKOUT)
         self._create_case = self._redis.register_script(_CREATE_CASE)
         self._add_contacts = self._redis.register_script(_ADD_CONTACTS)
+        self._count_f2 = self._redis.register_script(_COUNT_F2)
 
     @classmethod
     def of(cls, s: Settings) -> EpiStore:
@@ -114,6 +157,7 @@ class EpiStore:
             s.redis_url,
             key_prefix=s.redis_key_prefix,
             person_retention_s=s.declaration_retention_days * 86_400,
+            case_retention_s=s.case_retention_days * 86_400,
         )
 
     async def close(self) -> None:
@@ -173,10 +217,31 @@ class EpiStore:
         await pipe.execute()
 
     async def save_venue(self, venue: Venue, units: tuple[str, ...] = ()) -> None:
+        """A withdrawn venue leaves its commune's registered venues and the deployment
+        counts (scanned, inspected); put back, it counts again from its next scan."""
+        k, commune = self.keys, venue.commune_code
         pipe = self._redis.pipeline()
-        pipe.set(self.keys.venue(venue.id), venue.model_dump_json())
+        pipe.set(k.venue(venue.id), venue.model_dump_json())
+        if venue.active:
+            pipe.sadd(k.venues_of_commune(commune), venue.id)
+        else:
+            pipe.srem(k.venues_of_commune(commune), venue.id)
+            for key in (k.venues_scanned, k.venues_inspected, k.venues_compliant):
+                pipe.zrem(key(commune), venue.id)
         self._announce(pipe, RecordEvent(EventType.VENUE_UPDATED, venue.id, units))
         await pipe.execute()
+
+    async def venue_ids_of_commune(self, commune_code: int) -> list[str]:
+        return sorted(
+            str(i) for i in await self._redis.smembers(self.keys.venues_of_commune(commune_code))
+        )
+
+    async def last_scans(self, commune_code: int, venue_ids: list[str]) -> list[int | None]:
+        """Each venue's latest check-in (unix seconds; None: never scanned)."""
+        if not venue_ids:
+            return []
+        scores = await self._redis.zmscore(self.keys.venues_scanned(commune_code), venue_ids)
+        return [None if v is None else int(v) for v in scores]
 
     async def venue(self, venue_id: str) -> Venue | None:
         raw = await self._redis.get(self.keys.venue(venue_id))
@@ -195,10 +260,13 @@ class EpiStore:
         at: int,
         day: str,
         units: tuple[str, ...] = (),
+        commune_code: int | None = None,
     ) -> tuple[bool, int]:
         """(created, start): a second scan in the same minute returns the first one. A
-        new check-in is announced in the outbox for `units`."""
+        new check-in is announced in the outbox for `units` and counted for the venue's
+        commune."""
         k = self.keys
+        commune = commune_code if commune_code is not None else "none"
         created, start = await self._checkin(
             keys=[
                 k.checkin_minute(venue_id, person_id, at // 60),
@@ -206,6 +274,8 @@ class EpiStore:
                 k.stays_of_person(person_id),
                 k.checkins_by_day(),
                 k.outbox(),
+                k.commune_day(commune, day),
+                k.venues_scanned(commune),
             ],
             args=[person_id, venue_id, at, day, CHECKIN_IDEMPOTENCY_S, " ".join(units)],
         )
@@ -295,6 +365,10 @@ class EpiStore:
                 self.keys.case(case.id),
                 self.keys.cases_by_time(),
                 self.keys.outbox(),
+                self.keys.commune_day(
+                    case.commune_code if case.commune_code is not None else "none",
+                    case.created_at.astimezone(VIETNAM_TZ).date().isoformat(),
+                ),
             ],
             args=[
                 case.id,
@@ -330,19 +404,59 @@ class EpiStore:
         await pipe.execute()
 
     async def add_contacts(
-        self, case_id: str, contacts: list[tuple[ContactRecord, tuple[str, ...]]]
+        self,
+        case_id: str,
+        contacts: list[tuple[ContactRecord, tuple[str, ...]]],
+        now: datetime | None = None,
     ) -> int:
         """Idempotent: a contact already recorded keeps its follow-ups. Each contact comes
         with the units it is routed to. Returns how many are new."""
         if not contacts:
             return 0
-        args: list[str] = []
+        k = self.keys
+        at = now or datetime.now(UTC)
+        args: list[str | int] = [
+            k.commune_day_prefix(),
+            at.astimezone(VIETNAM_TZ).date().isoformat(),
+            int(at.timestamp()),
+            self._case_retention_s,
+        ]
         for c, units in contacts:
-            args += [self.keys.contact(c.id), c.model_dump_json(), c.id, " ".join(units)]
-        added = await self._add_contacts(
-            keys=[self.keys.contacts_of_case(case_id), self.keys.outbox()], args=args
-        )
+            args += [
+                k.contact(c.id),
+                c.model_dump_json(),
+                c.id,
+                " ".join(units),
+                _commune(c.commune_code),
+                k.contacts_of_person(c.person_id),
+                " ".join(f.date.isoformat() for f in c.follow_ups),
+            ]
+        added = await self._add_contacts(keys=[k.contacts_of_case(case_id), k.outbox()], args=args)
         return int(added)
+
+    async def count_f2(self, case_id: str, persons: dict[str, int | None], day: str) -> int:
+        """Count each person found as F2 of the case once, for their commune, on `day`."""
+        if not persons:
+            return 0
+        args: list[str | int] = [self.keys.commune_day_prefix(), day, self._case_retention_s]
+        for person, commune in sorted(persons.items()):
+            args += [person, _commune(commune)]
+        return int(await self._count_f2(keys=[self.keys.f2_of_case(case_id)], args=args))
+
+    async def contacts_of_person(self, person_id: str) -> list[tuple[str, int]]:
+        """(contact id, when recorded) of every contact record of the person."""
+        found: list[Any] = await self._redis.zrange(
+            self.keys.contacts_of_person(person_id), 0, -1, withscores=True
+        )
+        return [(str(m), int(s)) for m, s in found]
+
+    async def contacts(self, contact_ids: list[str]) -> list[ContactRecord]:
+        raws = (
+            await self._redis.mget([self.keys.contact(i) for i in contact_ids])
+            if contact_ids
+            else []
+        )
+        return [ContactRecord.model_validate_json(r) for r in raws if r]
 
     async def contacts_of(self, case_id: str) -> list[ContactRecord]:
         ids = sorted(
@@ -355,15 +469,32 @@ class EpiStore:
         raw = await self._redis.get(self.keys.contact(contact_id))
         return None if raw is None else ContactRecord.model_validate_json(raw)
 
-    async def save_contact(self, contact: ContactRecord, units: tuple[str, ...] = ()) -> None:
+    async def save_contact(
+        self,
+        contact: ContactRecord,
+        units: tuple[str, ...] = (),
+        follow_ups_done: dict[str, int] | None = None,
+    ) -> None:
+        """`follow_ups_done`: the change of follow-ups done per follow-up day (+1 when
+        one is recorded, -1 when one is set back to pending), counted with the write."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self.keys.contact(contact.id), contact.model_dump_json())
         self._announce(pipe, RecordEvent(EventType.CONTACT_UPDATED, contact.id, units))
+        for day, change in (follow_ups_done or {}).items():
+            key = self.keys.commune_day(_commune(contact.commune_code), day)
+            pipe.hincrby(key, "fu_done", change)
         await pipe.execute()
 
     # --- quarantine ------------------------------------------------------------------
+    def _count_quarantine(self, pipe: Any, order: QuarantineOrder, sign: int) -> None:
+        for day, change in quarantine_changes(order).items():
+            pipe.hincrby(
+                self.keys.quarantine_changes(_commune(order.commune_code)), day, sign * change
+            )
+
     async def add_quarantine(self, order: QuarantineOrder, units: tuple[str, ...] = ()) -> None:
         pipe = self._redis.pipeline(transaction=True)
+        self._count_quarantine(pipe, order, +1)
         self._announce(pipe, RecordEvent(EventType.QUARANTINE_CREATED, order.id, units))
         pipe.set(self.keys.quarantine(order.id), order.model_dump_json())
         pipe.zadd(
@@ -377,8 +508,17 @@ class EpiStore:
         raw = await self._redis.get(self.keys.quarantine(order_id))
         return None if raw is None else QuarantineOrder.model_validate_json(raw)
 
-    async def save_quarantine(self, order: QuarantineOrder, units: tuple[str, ...] = ()) -> None:
+    async def save_quarantine(
+        self,
+        order: QuarantineOrder,
+        units: tuple[str, ...] = (),
+        before: QuarantineOrder | None = None,
+    ) -> None:
+        """`before`: the order as it was, whose count is replaced by the new one's."""
         pipe = self._redis.pipeline(transaction=True)
+        if before is not None:
+            self._count_quarantine(pipe, before, -1)
+        self._count_quarantine(pipe, order, +1)
         self._announce(pipe, RecordEvent(EventType.QUARANTINE_UPDATED, order.id, units))
         pipe.set(self.keys.quarantine(order.id), order.model_dump_json())
         pipe.zadd(self.keys.quarantines_by_end(), {order.id: int(order.end.timestamp())})

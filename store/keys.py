@@ -152,3 +152,56 @@ class Keys:
 
     def face_templates_pattern(self) -> str:
         return self._k("face", "*")
+
+    # counters the reports read (domain.reports names their fields)
+    def commune_day(self, commune_code: int | str, day: str) -> str:
+        return self._k("stats", "commune", str(commune_code), day)
+
+    def commune_day_prefix(self) -> str:
+        """What `commune_day` keys start with (scripts append "<commune>:<day>")."""
+        return self._k("stats", "commune", "")
+
+    def quarantine_changes(self, commune_code: int | str) -> str:
+        """Day -> change of the number under quarantine in the commune."""
+        return self._k("stats", "quarantine", str(commune_code))
+
+    def checkpoint_day(self, checkpoint_id: str, day: str) -> str:
+        return self._k("stats", "cp", checkpoint_id, day)
+
+    def venues_scanned(self, commune_code: int | str) -> str:
+        """The commune's venues scored by their latest check-in."""
+        return self._k("venue", "scanned", str(commune_code))
+
+    def venues_inspected(self, commune_code: int | str) -> str:
+        """The commune's venues scored by their latest inspection."""
+        return self._k("venue", "inspected", str(commune_code))
+
+    def venues_compliant(self, commune_code: int | str) -> str:
+        """Venues whose latest inspection found the poster displayed, scored by it."""
+        return self._k("venue", "compliant", str(commune_code))
+
+    # inspections of QR points
+    def inspections_of_venue(self, venue_id: str) -> str:
+        return self._k("insp", "venue", venue_id)
+
+    def inspection(self, inspection_id: str) -> str:
+        return self._k("insp", inspection_id)
+
+    def inspection_photo(self, inspection_id: str) -> str:
+        return self._k("insp", "photo", inspection_id)
+
+    # dishonest-declaration flags and the evidence indexes their rules read
+    def flag(self, flag_id: str) -> str:
+        return self._k("flag", flag_id)
+
+    def fevers_of_person(self, person_id: str) -> str:
+        """Screening events that measured a fever, scored by time."""
+        return self._k("cp", "fever", person_id)
+
+    def contacts_of_person(self, person_id: str) -> str:
+        """The person's contact records, scored by when each was written."""
+        return self._k("contact", "by_person", person_id)
+
+    def f2_of_case(self, case_id: str) -> str:
+        """Persons counted as F2 of a case (each once)."""
+        return self._k("case", case_id, "f2")

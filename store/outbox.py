@@ -22,7 +22,7 @@ from dichte.store.keys import Keys
 
 Entry = tuple[str, dict[str, str]]  # (stream id, fields)
 # Kinds with a work list (screening events are read through the feed).
-LISTED_KINDS = ("declaration", "case", "contact", "quarantine_order", "venue")
+LISTED_KINDS = ("declaration", "case", "contact", "quarantine_order", "venue", "flag")
 # Kinds that go to the IOC but not into the units' feeds: a station has no use for a
 # line per QR scan (tracing reads check-ins directly), and at a province's volume they
 # would be most of the feeds' memory.
@@ -87,6 +87,8 @@ class OutboxStore:
             "contact": k.contact,
             "quarantine_order": k.quarantine,
             "venue": k.venue,
+            "inspection": k.inspection,
+            "flag": k.flag,
         }.get(kind, lambda _: None)(record_id)
 
     # --- writing -------------------------------------------------------------------

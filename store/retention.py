@@ -118,6 +118,7 @@ class Pruner:
                 k.work_lists_pattern("case"),
                 k.work_lists_pattern("contact"),
                 k.work_lists_pattern("quarantine_order"),
+                k.work_lists_pattern("flag"),
             ),
             cut.cases,
         )

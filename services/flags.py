@@ -1,0 +1,359 @@
+"""Dishonest-declaration flags: the rules of `domain.flags` applied when evidence
+arrives, and what staff do with a flag.
+
+`FlagWatch` reads the outbox through its own consumer group (every declaration,
+check-in and screening event written, in order, at least once) and hands each batch
+to `FlagService.evaluate`. Raising a flag is idempotent (one flag per rule,
+declaration and person; new evidence joins it), so a batch read twice after a
+restart changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from dichte.domain import admin_units
+from dichte.domain.clock import VIETNAM_TZ, now_utc
+from dichte.domain.errors import DomainError, not_found
+from dichte.domain.events import RecordEvent, person_units
+from dichte.domain.flags import (
+    DECLARED_PERIOD,
+    Evidence,
+    EvidenceKind,
+    Flag,
+    FlagAction,
+    FlagChange,
+    FlagRule,
+    FlagStatus,
+    RecordedContact,
+    Sighting,
+    borrowed_qr,
+    flag_id,
+    undeclared_contact,
+    undeclared_fever,
+    undeclared_travel,
+)
+from dichte.domain.identity import document_hash
+from dichte.domain.jurisdictions import Jurisdictions
+from dichte.domain.records import DeclarationRecord, covers
+from dichte.domain.screening import Reason, ScreeningEvent
+from dichte.domain.tokens import StaffClaims
+from dichte.services.checkpoints import CheckpointCommunes
+from dichte.store.epi import EpiStore
+from dichte.store.flags import FlagStore
+from dichte.store.outbox import Entry, OutboxStore
+
+FLAGS_GROUP = "flags"
+SYSTEM = "system"
+log = logging.getLogger(__name__)
+_PERIOD_S = int(DECLARED_PERIOD.total_seconds())
+
+
+def _day_bounds(at: datetime) -> tuple[int, int]:
+    """[start, end) of the Vietnam day of `at`, in unix seconds."""
+    day = at.astimezone(VIETNAM_TZ).date()
+    start = datetime.combine(day, time(), VIETNAM_TZ)
+    return int(start.timestamp()), int((start + timedelta(days=1)).timestamp())
+
+
+def _province(commune: int | None) -> int | None:
+    return admin_units.commune_province(commune) if commune else None
+
+
+class FlagService:
+    def __init__(
+        self,
+        flags: FlagStore,
+        epi: EpiStore,
+        checkpoint_commune: CheckpointCommunes,
+        jurisdictions: Jurisdictions,
+    ) -> None:
+        self._flags = flags
+        self._epi = epi
+        self._checkpoint_commune = checkpoint_commune
+        self._units = jurisdictions
+
+    # --- raising -----------------------------------------------------------------------
+    async def _raise(
+        self,
+        rule: FlagRule,
+        record: DeclarationRecord,
+        person_id: str,
+        evidence: list[Evidence],
+        commune: int | None,
+        place_commune: int | None,
+    ) -> Flag | None:
+        if not evidence:
+            return None
+        now = now_utc().replace(microsecond=0)
+        flag = Flag(
+            id=flag_id(rule, record.id, person_id),
+            rule=rule,
+            person_id=person_id,
+            declaration_id=record.id,
+            commune_code=commune,
+            province_code=_province(commune),
+            place_commune_code=place_commune,
+            evidence=sorted(evidence, key=lambda e: e.at),
+            raised_at=now,
+            history=[FlagChange(status=FlagStatus.OPEN, by=SYSTEM, role=SYSTEM, at=now)],
+        )
+        stored, _ = await self._flags.raise_flag(
+            flag, person_units(self._units, commune, place_commune)
+        )
+        return stored
+
+    async def _place_commune(self, sighting_place: str, kind: EvidenceKind) -> int | None:
+        if kind is EvidenceKind.CHECKIN:
+            venues = await self._epi.venues({sighting_place})
+            return venues[sighting_place].commune_code if sighting_place in venues else None
+        return await self._checkpoint_commune(sighting_place)
+
+    async def _sightings(self, person: str, lo: int, hi: int) -> list[Sighting]:
+        """The person's check-ins and checkpoint passages in [lo, hi)."""
+        (stays,) = await self._epi.stays_of_persons([(person, lo, hi)])
+        (passages,) = await self._epi.passages_of_persons([(person, lo, hi)])
+        venues = await self._epi.venues({s.venue for s in stays})
+        out = [
+            Sighting(
+                EvidenceKind.CHECKIN,
+                f"{s.venue}|{person}|{s.start}",
+                s.venue,
+                venues[s.venue].commune_code if s.venue in venues else None,
+                s.start,
+            )
+            for s in stays
+        ]
+        for p in passages:
+            commune = await self._checkpoint_commune(p.checkpoint)
+            out.append(Sighting(EvidenceKind.PASSAGE, p.checkpoint, p.checkpoint, commune, p.at))
+        return out
+
+    async def _fevers(self, person: str, lo: int, hi: int) -> list[Evidence]:
+        out = []
+        for event_id, checkpoint, at in await self._flags.fevers(person, lo, hi):
+            commune = await self._checkpoint_commune(checkpoint)
+            out.append(
+                Evidence(
+                    kind=EvidenceKind.SCREENING,
+                    record=event_id,
+                    at=datetime.fromtimestamp(at, VIETNAM_TZ),
+                    place=checkpoint,
+                    province_code=_province(commune),
+                    detail="fever",
+                )
+            )
+        return out
+
+    async def _contacts(self, person: str) -> list[RecordedContact]:
+        recorded = dict(await self._epi.contacts_of_person(person))
+        records = await self._epi.contacts(sorted(recorded))
+        return [
+            RecordedContact(c.id, c.case_id, recorded[c.id], int(c.last_exposure.timestamp()))
+            for c in records
+        ]
+
+    async def on_declaration(self, record: DeclarationRecord) -> list[Flag]:
+        """A new declaration against what was recorded before it."""
+        d = record.declaration
+        person = document_hash(d.document_type, d.document_number).hex()
+        end = int(record.created_at.timestamp())
+        commune = d.residence.commune_code
+        raised = []
+        sightings = await self._sightings(person, end - _PERIOD_S, end)
+        travel = undeclared_travel(d, record.created_at, sightings)
+        raised.append(
+            await self._raise(
+                FlagRule.UNDECLARED_TRAVEL,
+                record,
+                person,
+                travel,
+                commune,
+                await self._place_commune(travel[0].place, travel[0].kind) if travel else None,
+            )
+        )
+        fevers = undeclared_fever(
+            d, record.created_at, await self._fevers(person, *_day_bounds(record.created_at))
+        )
+        raised.append(
+            await self._raise(
+                FlagRule.UNDECLARED_FEVER,
+                record,
+                person,
+                fevers,
+                commune,
+                await self._checkpoint_commune(fevers[0].place) if fevers else None,
+            )
+        )
+        contacts = undeclared_contact(d, record.created_at, await self._contacts(person))
+        raised.append(
+            await self._raise(FlagRule.UNDECLARED_CONTACT, record, person, contacts, commune, None)
+        )
+        return [f for f in raised if f is not None]
+
+    async def _declarations(self, person: str, lo: int, hi: int) -> list[DeclarationRecord]:
+        raws = await self._flags.declarations_of_person(person, lo, hi)
+        return [DeclarationRecord.model_validate_json(r) for r in raws]
+
+    async def on_sighting(self, person: str, sighting: Sighting) -> list[Flag]:
+        """A check-in or passage recorded after declarations whose period it falls in."""
+        raised = []
+        for record in await self._declarations(
+            person, sighting.at + 1, sighting.at + _PERIOD_S + 1
+        ):
+            travel = undeclared_travel(record.declaration, record.created_at, [sighting])
+            raised.append(
+                await self._raise(
+                    FlagRule.UNDECLARED_TRAVEL,
+                    record,
+                    person,
+                    travel,
+                    record.declaration.residence.commune_code,
+                    sighting.commune_code,
+                )
+            )
+        return [f for f in raised if f is not None]
+
+    async def on_screening(self, event: ScreeningEvent) -> list[Flag]:
+        if event.person is None:
+            return []
+        person = event.person.person_id
+        at = int(event.at.timestamp())
+        commune = await self._checkpoint_commune(event.checkpoint_id)
+        raised = await self.on_sighting(
+            person,
+            Sighting(EvidenceKind.PASSAGE, event.checkpoint_id, event.checkpoint_id, commune, at),
+        )
+        evidence = Evidence(
+            kind=EvidenceKind.SCREENING,
+            record=event.event_id,
+            at=event.at,
+            place=event.checkpoint_id,
+            province_code=_province(commune),
+        )
+        if Reason.FEVER in event.reasons:
+            fever = evidence.model_copy(update={"detail": "fever"})
+            for record in await self._declarations(person, *_day_bounds(event.at)):
+                found = undeclared_fever(record.declaration, record.created_at, [fever])
+                flag = await self._raise(
+                    FlagRule.UNDECLARED_FEVER,
+                    record,
+                    person,
+                    found,
+                    record.declaration.residence.commune_code,
+                    commune,
+                )
+                raised += [flag] if flag else []
+        decl_id = event.declaration.declaration_id
+        if (
+            Reason.QR_FACE_MISMATCH in event.reasons
+            and decl_id
+            and borrowed_qr(person, event.face_person_id)
+        ):
+            presenter = event.face_person_id
+            assert presenter is not None
+            raws = await self._flags.declaration(decl_id)
+            if raws is not None:
+                record = DeclarationRecord.model_validate_json(raws)
+                profile = await self._epi.person(presenter)
+                home = int(profile["commune_code"]) if profile.get("commune_code") else None
+                shown = evidence.model_copy(update={"detail": f"QR of {person} shown"})
+                flag = await self._raise(
+                    FlagRule.BORROWED_QR,
+                    record,
+                    presenter,
+                    [shown],
+                    home or record.declaration.residence.commune_code,
+                    commune,
+                )
+                raised += [flag] if flag else []
+        return raised
+
+    async def evaluate(
+        self, events: list[RecordEvent], records: list[dict[str, Any] | None]
+    ) -> int:
+        """Apply the rules to a batch of outbox events; how many flags were raised or
+        gained evidence."""
+        touched = 0
+        for event, record in zip(events, records, strict=True):
+            if record is None:
+                continue
+            kind = event.type.kind
+            if kind == "declaration":
+                touched += len(await self.on_declaration(DeclarationRecord.model_validate(record)))
+            elif kind == "checkin":
+                venue, person = str(record["venue_id"]), str(record["person_id"])
+                at = int(datetime.fromisoformat(str(record["at"])).timestamp())
+                commune = await self._place_commune(venue, EvidenceKind.CHECKIN)
+                sighting = Sighting(EvidenceKind.CHECKIN, event.subject, venue, commune, at)
+                touched += len(await self.on_sighting(person, sighting))
+            elif kind == "screening":
+                touched += len(await self.on_screening(ScreeningEvent.model_validate(record)))
+        return touched
+
+    # --- staff -------------------------------------------------------------------------
+    def _may_read(self, staff: StaffClaims, flag: Flag) -> bool:
+        return covers(staff, flag.commune_code, flag.province_code, police=True) or covers(
+            staff, flag.place_commune_code, _province(flag.place_commune_code), police=True
+        )
+
+    async def read(self, flag_id_: str, staff: StaffClaims) -> Flag:
+        flag = await self._flags.get(flag_id_) if len(flag_id_) == 32 else None
+        if flag is None:
+            raise not_found("flag_id", "flag")
+        if not self._may_read(staff, flag):
+            raise DomainError.of("request", "forbidden")
+        return flag
+
+    async def act(self, flag_id_: str, action: FlagAction, staff: StaffClaims) -> Flag:
+        """Confirm, dismiss (with a reason), refer or reopen a flag; kept in its history."""
+        flag = await self.read(flag_id_, staff)
+        if action.status is FlagStatus.DISMISSED and not action.reason:
+            raise DomainError.of("reason", "reason_required")
+        if action.status is flag.status:
+            raise DomainError.of("status", "flag_unchanged")
+        change = FlagChange(
+            status=action.status,
+            by=staff.subject,
+            role=staff.role.value,
+            at=datetime.now(UTC).replace(microsecond=0),
+            reason=action.reason,
+        )
+        after = flag.changed(change)
+        units = person_units(self._units, flag.commune_code, flag.place_commune_code)
+        if not await self._flags.change(flag, after, units):
+            raise DomainError.of("status", "flag_changed_meanwhile")
+        return after
+
+
+class FlagWatch:
+    """The outbox's flag reader: every declaration, check-in and screening event,
+    once each, in order (at least once across restarts)."""
+
+    def __init__(self, store: OutboxStore, service: FlagService, batch: int = 500) -> None:
+        self._store = store
+        self._service = service
+        self._batch = batch
+        self._stream = store.keys.outbox()
+
+    async def start(self) -> None:
+        await self._store.ensure_group(self._stream, FLAGS_GROUP)
+
+    async def check_once(self, block_ms: int = 1000) -> int:
+        entries: list[Entry] = await self._store.read(
+            self._stream, FLAGS_GROUP, self._batch, block_ms
+        )
+        if not entries:
+            return 0
+        events = [RecordEvent.of_fields(f) for _, f in entries]
+        wanted = [
+            (i, e)
+            for i, e in enumerate(events)
+            if e.type.kind in ("declaration", "checkin", "screening")
+        ]
+        records = await self._store.records([e for _, e in wanted])
+        await self._service.evaluate([e for _, e in wanted], records)
+        await self._store.ack(self._stream, FLAGS_GROUP, [i for i, _ in entries])
+        return len(entries)
