@@ -2,8 +2,9 @@
 outbox on: routes every record event into its health units' feeds and work lists,
 applies the dishonest-declaration rules to each declaration, check-in and screening
 event as it arrives (services.flags), delivers events to the provincial IOC (when
-DICHTE_IOC_URL is set) and each unit's webhooks to their receivers. The rules are in `services.delivery`; this is the loop,
-the metrics and the handle `dichte ioc` and the tests talk to.
+DICHTE_IOC_URL is set) and each unit's webhooks to their receivers. The rules are
+in `services.delivery` and `services.flags`; this is the loop, the metrics and the
+handle `dichte ioc` and the tests talk to.
 
 Nothing is kept in the actor that Redis does not also hold: a restarted forwarder
 resumes from the consumer groups where its predecessor stopped.
@@ -60,6 +61,11 @@ class IOCForwarder:
         self._lag = metrics.Gauge(
             "dichte_outbox_lag_seconds", "Age of the oldest event not yet delivered", tag_keys=tags
         )
+        self._flagged = metrics.Counter(
+            "dichte_flags",
+            "Dishonest-declaration flags raised or given new evidence",
+            tag_keys=("rule",),
+        )
         self._routing = UnitRouting(self._store)
         self._flags = FlagWatch(self._store, flag_service(s))
         self._tasks = [
@@ -86,7 +92,8 @@ class IOCForwarder:
     async def _watch_flags(self) -> None:
         await self._flags.start()
         while True:
-            await self._flags.check_once()
+            for flag in await self._flags.check_once():
+                self._flagged.inc(1, tags={"rule": flag.rule.value})
 
     def _counted(self, target: str) -> Callable[[DeliveryCounts], None]:
         tags = {"target": target}

@@ -273,25 +273,33 @@ class FlagService:
 
     async def evaluate(
         self, events: list[RecordEvent], records: list[dict[str, Any] | None]
-    ) -> int:
-        """Apply the rules to a batch of outbox events; how many flags were raised or
-        gained evidence."""
-        touched = 0
+    ) -> list[Flag]:
+        """Apply the rules to a batch of outbox events; the flags raised or that gained
+        evidence. A record that cannot be read as its kind is logged and passed over
+        (the store being away is not: it propagates, and the batch is read again)."""
+        touched: list[Flag] = []
         for event, record in zip(events, records, strict=True):
             if record is None:
                 continue
-            kind = event.type.kind
-            if kind == "declaration":
-                touched += len(await self.on_declaration(DeclarationRecord.model_validate(record)))
-            elif kind == "checkin":
-                venue, person = str(record["venue_id"]), str(record["person_id"])
-                at = int(datetime.fromisoformat(str(record["at"])).timestamp())
-                commune = await self._place_commune(venue, EvidenceKind.CHECKIN)
-                sighting = Sighting(EvidenceKind.CHECKIN, event.subject, venue, commune, at)
-                touched += len(await self.on_sighting(person, sighting))
-            elif kind == "screening":
-                touched += len(await self.on_screening(ScreeningEvent.model_validate(record)))
+            try:
+                touched += await self._evaluate_one(event, record)
+            except (ValueError, KeyError, TypeError):  # pydantic's errors are ValueErrors
+                log.exception("outbox entry %s not judged", event.subject)
         return touched
+
+    async def _evaluate_one(self, event: RecordEvent, record: dict[str, Any]) -> list[Flag]:
+        kind = event.type.kind
+        if kind == "declaration":
+            return await self.on_declaration(DeclarationRecord.model_validate(record))
+        if kind == "checkin":
+            venue, person = str(record["venue_id"]), str(record["person_id"])
+            at = int(datetime.fromisoformat(str(record["at"])).timestamp())
+            commune = await self._place_commune(venue, EvidenceKind.CHECKIN)
+            sighting = Sighting(EvidenceKind.CHECKIN, event.subject, venue, commune, at)
+            return await self.on_sighting(person, sighting)
+        if kind == "screening":
+            return await self.on_screening(ScreeningEvent.model_validate(record))
+        return []
 
     # --- staff -------------------------------------------------------------------------
     def _may_read(self, staff: StaffClaims, flag: Flag) -> bool:
@@ -341,12 +349,13 @@ class FlagWatch:
     async def start(self) -> None:
         await self._store.ensure_group(self._stream, FLAGS_GROUP)
 
-    async def check_once(self, block_ms: int = 1000) -> int:
+    async def check_once(self, block_ms: int = 1000) -> list[Flag]:
+        """One batch judged; the flags it raised or added evidence to."""
         entries: list[Entry] = await self._store.read(
             self._stream, FLAGS_GROUP, self._batch, block_ms
         )
         if not entries:
-            return 0
+            return []
         events = [RecordEvent.of_fields(f) for _, f in entries]
         wanted = [
             (i, e)
@@ -354,6 +363,6 @@ class FlagWatch:
             if e.type.kind in ("declaration", "checkin", "screening")
         ]
         records = await self._store.records([e for _, e in wanted])
-        await self._service.evaluate([e for _, e in wanted], records)
+        flags = await self._service.evaluate([e for _, e in wanted], records)
         await self._store.ack(self._stream, FLAGS_GROUP, [i for i, _ in entries])
-        return len(entries)
+        return flags
