@@ -74,6 +74,9 @@ def live_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iter
         # HAProxy's own stats ports are fixed by default: two servers would collide.
         RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
         RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
+        # So is the proxy HAProxy falls back to while no replica is up: a second server
+        # would send its first requests to the first one's.
+        RAY_SERVE_FALLBACK_PROXY_HTTP_PORT=str(free_port()),
     )
     env.update(extra_env or {})
     log = data_dir.parent / f"run-{port}.log"
