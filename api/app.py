@@ -101,6 +101,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
     unit_html = (web / "templates" / "unit.html").read_text(encoding="utf-8")
     inspect_html = (web / "templates" / "inspect.html").read_text(encoding="utf-8")
     dashboard_html = (web / "templates" / "dashboard.html").read_text(encoding="utf-8")
+    flags_html = (web / "templates" / "flags.html").read_text(encoding="utf-8")
 
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
@@ -136,5 +137,11 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
 
     app.add_api_route("/inspect", inspect_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/dashboard", dashboard_page, methods=["GET"], include_in_schema=False)
+
+    async def flags_page() -> HTMLResponse:
+        # The police's and the stations' flags: evidence, and what they decide.
+        return HTMLResponse(flags_html)
+
+    app.add_api_route("/flags", flags_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(web / "static")), name="static")
     return app
