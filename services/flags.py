@@ -82,34 +82,42 @@ class FlagService:
         record: DeclarationRecord,
         person_id: str,
         evidence: list[Evidence],
-        commune: int | None,
-        place_commune: int | None,
-    ) -> Flag | None:
+        commune: int | None = None,
+    ) -> list[Flag]:
+        """The flag for this evidence (none without evidence), routed to `commune`
+        (default: where the declaration says the person lives) and to the commune
+        where the first evidence was seen."""
         if not evidence:
-            return None
+            return []
+        home = commune if commune is not None else record.declaration.residence.commune_code
         now = now_utc().replace(microsecond=0)
+        first = min(evidence, key=lambda e: e.at)
+        place_commune = await self._place_commune(first.place, first.kind)
         flag = Flag(
             id=flag_id(rule, record.id, person_id),
             rule=rule,
             person_id=person_id,
             declaration_id=record.id,
-            commune_code=commune,
-            province_code=_province(commune),
+            commune_code=home,
+            province_code=_province(home),
             place_commune_code=place_commune,
             evidence=sorted(evidence, key=lambda e: e.at),
             raised_at=now,
             history=[FlagChange(status=FlagStatus.OPEN, by=SYSTEM, role=SYSTEM, at=now)],
         )
         stored, _ = await self._flags.raise_flag(
-            flag, person_units(self._units, commune, place_commune)
+            flag, person_units(self._units, home, place_commune)
         )
-        return stored
+        return [stored]
 
-    async def _place_commune(self, sighting_place: str, kind: EvidenceKind) -> int | None:
+    async def _place_commune(self, place: str, kind: EvidenceKind) -> int | None:
+        """Where a piece of evidence was seen: a venue's or a checkpoint's commune."""
+        if not place:
+            return None
         if kind is EvidenceKind.CHECKIN:
-            venues = await self._epi.venues({sighting_place})
-            return venues[sighting_place].commune_code if sighting_place in venues else None
-        return await self._checkpoint_commune(sighting_place)
+            venues = await self._epi.venues({place})
+            return venues[place].commune_code if place in venues else None
+        return await self._checkpoint_commune(place)
 
     async def _sightings(self, person: str, lo: int, hi: int) -> list[Sighting]:
         """The person's check-ins and checkpoint passages in [lo, hi)."""
@@ -160,38 +168,28 @@ class FlagService:
         d = record.declaration
         person = document_hash(d.document_type, d.document_number).hex()
         end = int(record.created_at.timestamp())
-        commune = d.residence.commune_code
-        raised = []
         sightings = await self._sightings(person, end - _PERIOD_S, end)
-        travel = undeclared_travel(d, record.created_at, sightings)
-        raised.append(
-            await self._raise(
+        day = _day_bounds(record.created_at)
+        return [
+            *await self._raise(
                 FlagRule.UNDECLARED_TRAVEL,
                 record,
                 person,
-                travel,
-                commune,
-                await self._place_commune(travel[0].place, travel[0].kind) if travel else None,
-            )
-        )
-        fevers = undeclared_fever(
-            d, record.created_at, await self._fevers(person, *_day_bounds(record.created_at))
-        )
-        raised.append(
-            await self._raise(
+                undeclared_travel(d, record.created_at, sightings),
+            ),
+            *await self._raise(
                 FlagRule.UNDECLARED_FEVER,
                 record,
                 person,
-                fevers,
-                commune,
-                await self._checkpoint_commune(fevers[0].place) if fevers else None,
-            )
-        )
-        contacts = undeclared_contact(d, record.created_at, await self._contacts(person))
-        raised.append(
-            await self._raise(FlagRule.UNDECLARED_CONTACT, record, person, contacts, commune, None)
-        )
-        return [f for f in raised if f is not None]
+                undeclared_fever(d, record.created_at, await self._fevers(person, *day)),
+            ),
+            *await self._raise(
+                FlagRule.UNDECLARED_CONTACT,
+                record,
+                person,
+                undeclared_contact(d, record.created_at, await self._contacts(person)),
+            ),
+        ]
 
     async def _declarations(self, person: str, lo: int, hi: int) -> list[DeclarationRecord]:
         raws = await self._flags.declarations_of_person(person, lo, hi)
@@ -204,17 +202,8 @@ class FlagService:
             person, sighting.at + 1, sighting.at + _PERIOD_S + 1
         ):
             travel = undeclared_travel(record.declaration, record.created_at, [sighting])
-            raised.append(
-                await self._raise(
-                    FlagRule.UNDECLARED_TRAVEL,
-                    record,
-                    person,
-                    travel,
-                    record.declaration.residence.commune_code,
-                    sighting.commune_code,
-                )
-            )
-        return [f for f in raised if f is not None]
+            raised += await self._raise(FlagRule.UNDECLARED_TRAVEL, record, person, travel)
+        return raised
 
     async def on_screening(self, event: ScreeningEvent) -> list[Flag]:
         if event.person is None:
@@ -226,7 +215,7 @@ class FlagService:
             person,
             Sighting(EvidenceKind.PASSAGE, event.checkpoint_id, event.checkpoint_id, commune, at),
         )
-        evidence = Evidence(
+        seen = Evidence(
             kind=EvidenceKind.SCREENING,
             record=event.event_id,
             at=event.at,
@@ -234,41 +223,24 @@ class FlagService:
             province_code=_province(commune),
         )
         if Reason.FEVER in event.reasons:
-            fever = evidence.model_copy(update={"detail": "fever"})
+            fever = seen.model_copy(update={"detail": "fever"})
             for record in await self._declarations(person, *_day_bounds(event.at)):
                 found = undeclared_fever(record.declaration, record.created_at, [fever])
-                flag = await self._raise(
-                    FlagRule.UNDECLARED_FEVER,
-                    record,
-                    person,
-                    found,
-                    record.declaration.residence.commune_code,
-                    commune,
-                )
-                raised += [flag] if flag else []
-        decl_id = event.declaration.declaration_id
-        if (
-            Reason.QR_FACE_MISMATCH in event.reasons
-            and decl_id
-            and borrowed_qr(person, event.face_person_id)
-        ):
-            presenter = event.face_person_id
-            assert presenter is not None
-            raws = await self._flags.declaration(decl_id)
-            if raws is not None:
-                record = DeclarationRecord.model_validate_json(raws)
+                raised += await self._raise(FlagRule.UNDECLARED_FEVER, record, person, found)
+        presenter = event.face_person_id
+        shown = event.declaration.declaration_id
+        if Reason.QR_FACE_MISMATCH in event.reasons and shown and presenter:
+            raw = await self._flags.declaration(shown)
+            if raw is not None and borrowed_qr(person, presenter):
                 profile = await self._epi.person(presenter)
                 home = int(profile["commune_code"]) if profile.get("commune_code") else None
-                shown = evidence.model_copy(update={"detail": f"QR of {person} shown"})
-                flag = await self._raise(
+                raised += await self._raise(
                     FlagRule.BORROWED_QR,
-                    record,
+                    DeclarationRecord.model_validate_json(raw),
                     presenter,
-                    [shown],
-                    home or record.declaration.residence.commune_code,
-                    commune,
+                    [seen.model_copy(update={"detail": f"QR of {person} shown"})],
+                    home,
                 )
-                raised += [flag] if flag else []
         return raised
 
     async def evaluate(
