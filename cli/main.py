@@ -59,6 +59,7 @@ def run(
         console.print(f"  health            {base}/healthz")
         console.print(f"  metrics           http://127.0.0.1:{live.metrics_port}/metrics")
         console.print(f"  redis             {live.redis_url}")
+        console.print(f"  staff pages       {base}/dashboard   {base}/flags   {base}/inspect")
         for line in asyncio.run(_lane_pages(live, base)):
             console.print(line, soft_wrap=True)  # a token must stay one line to copy
         console.print("Ctrl-C or SIGTERM stops everything.")
