@@ -59,7 +59,9 @@ class Evidence(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: EvidenceKind
-    record: str  # the check-in's subject, the checkpoint id, the screening event id, …
+    # what was seen: a check-in as "venue|unix time" (the person is the flag's), the
+    # checkpoint of a passage, a screening event's id, a contact record's id
+    record: str
     at: datetime
     place: str = ""  # venue or checkpoint id
     province_code: int | None = None

@@ -127,7 +127,7 @@ class FlagService:
         out = [
             Sighting(
                 EvidenceKind.CHECKIN,
-                f"{s.venue}|{person}|{s.start}",
+                f"{s.venue}|{s.start}",
                 s.venue,
                 venues[s.venue].commune_code if s.venue in venues else None,
                 s.start,
@@ -238,7 +238,7 @@ class FlagService:
                     FlagRule.BORROWED_QR,
                     DeclarationRecord.model_validate_json(raw),
                     presenter,
-                    [seen.model_copy(update={"detail": f"QR of {person} shown"})],
+                    [seen.model_copy(update={"detail": "qr_of_another_person"})],
                     home,
                 )
         return raised
@@ -267,7 +267,7 @@ class FlagService:
             venue, person = str(record["venue_id"]), str(record["person_id"])
             at = int(datetime.fromisoformat(str(record["at"])).timestamp())
             commune = await self._place_commune(venue, EvidenceKind.CHECKIN)
-            sighting = Sighting(EvidenceKind.CHECKIN, event.subject, venue, commune, at)
+            sighting = Sighting(EvidenceKind.CHECKIN, f"{venue}|{at}", venue, commune, at)
             return await self.on_sighting(person, sighting)
         if kind == "screening":
             return await self.on_screening(ScreeningEvent.model_validate(record))
