@@ -47,6 +47,56 @@ def _midnight(day: date) -> int:
     return int(datetime.combine(day, time(), VIETNAM_TZ).timestamp())
 
 
+class ReportScopes:
+    """What a report's unit spans: its communes, the rows it has (each commune, the
+    centres it reaches, itself), their names and inhabitants. The one reading of a
+    unit, for the reports and for whatever recomputes them."""
+
+    def __init__(self, jurisdictions: Jurisdictions, population: Population) -> None:
+        self.units = jurisdictions
+        self.population = population
+
+    def communes(self, unit: str) -> list[int]:
+        kind, code = parse_unit(unit)
+        if kind == COMMUNE:
+            return [code]
+        if kind == CENTRE:
+            centre = self.units.centre(code)
+            return sorted(centre.communes) if centre else []
+        return sorted(u.code for u in admin_units.communes_of(code))
+
+    def groups(self, unit: str, communes: list[int]) -> list[tuple[str, str, list[int]]]:
+        """(level, unit, communes) of each row: every commune, then every centre the
+        scope reaches (for a centre or a province), then the scope itself."""
+        kind, _ = parse_unit(unit)
+        rows = [(COMMUNE, f"{COMMUNE}-{c}", [c]) for c in communes]
+        if kind == COMMUNE:
+            return rows
+        inside = set(communes)
+        for centre in self.units.centres:
+            if inside & set(centre.communes):
+                rows.append((CENTRE, f"{CENTRE}-{centre.code}", sorted(centre.communes)))
+        if kind != CENTRE:
+            rows.append((kind, unit, communes))
+        return rows
+
+    def name(self, unit: str) -> str:
+        kind, code = parse_unit(unit)
+        if kind == COMMUNE:
+            return admin_units.commune_name(code) or ""
+        if kind == CENTRE:
+            centre = self.units.centre(code)
+            return centre.name if centre else ""
+        found = admin_units.province(code)
+        return found.name if found else ""
+
+    def inhabitants(self, unit: str, communes: list[int]) -> int | None:
+        kind, code = parse_unit(unit)
+        if kind not in (COMMUNE, CENTRE) and code in self.population.provinces:
+            return self.population.provinces[code]
+        return self.population.of_communes(communes)
+
+
 class ReportService:
     def __init__(
         self,
@@ -58,7 +108,7 @@ class ReportService:
         self._stats = stats
         self._checkpoints = checkpoints
         self._units = jurisdictions
-        self._inhabitants = population
+        self.scopes = ReportScopes(jurisdictions, population)
 
     # --- scope -------------------------------------------------------------------------
     def scope(self, staff: StaffClaims, unit: str | None, kind: ReportKind) -> str:
@@ -66,46 +116,6 @@ class ReportService:
         if chosen is None:
             raise DomainError.of("unit", "unit_required")
         return unit_readable(self._units, staff, chosen, flags=kind is ReportKind.FLAGS)
-
-    def communes(self, unit: str) -> list[int]:
-        kind, code = parse_unit(unit)
-        if kind == COMMUNE:
-            return [code]
-        if kind == CENTRE:
-            centre = self._units.centre(code)
-            return sorted(centre.communes) if centre else []
-        return sorted(u.code for u in admin_units.communes_of(code))
-
-    def _groups(self, unit: str, communes: list[int]) -> list[tuple[str, str, list[int]]]:
-        """(level, unit, communes) of each row: every commune, then every centre the
-        scope reaches (for a centre or a province), then the scope itself."""
-        kind, _ = parse_unit(unit)
-        rows = [(COMMUNE, f"{COMMUNE}-{c}", [c]) for c in communes]
-        if kind == COMMUNE:
-            return rows
-        inside = set(communes)
-        for centre in self._units.centres:
-            if inside & set(centre.communes):
-                rows.append((CENTRE, f"{CENTRE}-{centre.code}", sorted(centre.communes)))
-        if kind != CENTRE:
-            rows.append((kind, unit, communes))
-        return rows
-
-    def _name(self, unit: str) -> str:
-        kind, code = parse_unit(unit)
-        if kind == COMMUNE:
-            return admin_units.commune_name(code) or ""
-        if kind == CENTRE:
-            centre = self._units.centre(code)
-            return centre.name if centre else ""
-        found = admin_units.province(code)
-        return found.name if found else ""
-
-    def _population(self, unit: str, communes: list[int]) -> int | None:
-        kind, code = parse_unit(unit)
-        if kind not in (COMMUNE, CENTRE) and code in self._inhabitants.provinces:
-            return self._inhabitants.provinces[code]
-        return self._inhabitants.of_communes(communes)
 
     @staticmethod
     def _head(kind: ReportKind, unit: str, period: Period) -> Row:
@@ -123,7 +133,7 @@ class ReportService:
 
     # --- QR deployment -----------------------------------------------------------------
     async def qr_deployment(self, unit: str, period: Period) -> Row:
-        communes = self.communes(unit)
+        communes = self.scopes.communes(unit)
         days = period.days()
         counters = await self._stats.commune_days(communes, days)
         now = int(now_utc().timestamp())
@@ -133,19 +143,19 @@ class ReportService:
             (_midnight(period.start), _midnight(period.end + timedelta(days=1))),
         )
         rows, daily = [], []
-        for level, row_unit, members in self._groups(unit, communes):
+        for level, row_unit, members in self.scopes.groups(unit, communes):
             per_day = [
                 sum(counters[(c, d)].get(CHECKINS, 0) for c in members if (c, d) in counters)
                 for d in days
             ]
             v = _venue_sum(venues.get(c) for c in members)
             total = sum(per_day)
-            population = self._population(row_unit, members)
+            population = self.scopes.inhabitants(row_unit, members)
             rows.append(
                 {
                     "level": level,
                     "unit": row_unit,
-                    "name": self._name(row_unit),
+                    "name": self.scopes.name(row_unit),
                     "population": population,
                     "venues_registered": v.registered,
                     "venues_active_7d": v.active,
@@ -165,7 +175,7 @@ class ReportService:
 
     # --- screening ---------------------------------------------------------------------
     async def screening(self, unit: str, period: Period) -> Row:
-        inside = set(self.communes(unit))
+        inside = set(self.scopes.communes(unit))
         _, configs = await self._checkpoints.all()
         chosen = [c for c in configs if c.commune_code in inside]
         days = period.days()
@@ -201,7 +211,7 @@ class ReportService:
 
     # --- epidemiology ------------------------------------------------------------------
     async def epidemiology(self, unit: str, period: Period) -> Row:
-        communes = self.communes(unit)
+        communes = self.scopes.communes(unit)
         days = period.days()
         counters = await self._stats.commune_days(communes, days)
         changes = await self._stats.quarantine_changes(communes)
@@ -235,7 +245,7 @@ class ReportService:
 
     # --- flags -------------------------------------------------------------------------
     async def flags(self, unit: str, period: Period) -> Row:
-        communes = self.communes(unit)
+        communes = self.scopes.communes(unit)
         days = period.days()
         counters = await self._stats.commune_days(communes, days)
         counts = _flag_counts(counters.values())

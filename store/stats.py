@@ -15,6 +15,12 @@ from dichte.domain.settings import Settings
 from dichte.store.keys import Keys
 
 Counters = dict[str, int]
+_READ_HASHES = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+_GROUP = 1000  # hashes per script call
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class StatsStore:
     def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
         self._redis: Any = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self.keys = Keys(key_prefix)
+        self._read_hashes = self._redis.register_script(_READ_HASHES)
 
     @classmethod
     def of(cls, s: Settings) -> StatsStore:
@@ -44,15 +51,25 @@ class StatsStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    async def _hashes(self, keys: list[str]) -> list[Counters]:
+        """Many small hashes, read by a script in groups: one reply per group rather
+        than one per hash (the client's per-reply cost was most of a province report),
+        and no group holds Redis for long."""
+        pipe = self._redis.pipeline(transaction=False)
+        for i in range(0, len(keys), _GROUP):
+            await self._read_hashes(keys=keys[i : i + _GROUP], client=pipe)
+        out: list[Counters] = []
+        for group in await pipe.execute():
+            for flat in group:
+                out.append({str(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)})
+        return out
+
     async def commune_days(
         self, communes: Sequence[int], days: Sequence[str]
     ) -> dict[tuple[int, str], Counters]:
-        pipe = self._redis.pipeline(transaction=False)
-        for c in communes:
-            for d in days:
-                pipe.hgetall(self.keys.commune_day(c, d))
-        raws = iter(await pipe.execute())
-        return {(c, d): _ints(next(raws)) for c in communes for d in days}
+        pairs = [(c, d) for c in communes for d in days]
+        found = await self._hashes([self.keys.commune_day(c, d) for c, d in pairs])
+        return dict(zip(pairs, found, strict=True))
 
     async def quarantine_changes(self, communes: Sequence[int]) -> dict[int, Counters]:
         pipe = self._redis.pipeline(transaction=False)
@@ -63,12 +80,9 @@ class StatsStore:
     async def checkpoint_days(
         self, checkpoints: Sequence[str], days: Sequence[str]
     ) -> dict[tuple[str, str], Counters]:
-        pipe = self._redis.pipeline(transaction=False)
-        for cp in checkpoints:
-            for d in days:
-                pipe.hgetall(self.keys.checkpoint_day(cp, d))
-        raws = iter(await pipe.execute())
-        return {(cp, d): _ints(next(raws)) for cp in checkpoints for d in days}
+        pairs = [(cp, d) for cp in checkpoints for d in days]
+        found = await self._hashes([self.keys.checkpoint_day(cp, d) for cp, d in pairs])
+        return dict(zip(pairs, found, strict=True))
 
     async def venue_counts(
         self, communes: Sequence[int], active_since: int, period: tuple[int, int]
