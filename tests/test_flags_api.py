@@ -16,7 +16,7 @@ import pytest
 
 from dichte.domain.clock import today_in_vietnam
 from tests.factories import HUE, QUANG_TRI, distinct_declaration
-from tests.live import LiveServer, only_error, wait_for
+from tests.live import SHARED_DATA, LiveServer, only_error, shared, wait_for
 from tests.test_checkpoints_api import photo, push, thermal_face
 
 BA_DINH = 4  # a ward of Hà Nội (province 1): a province our travellers never declare
@@ -24,6 +24,8 @@ HANOI = 1
 DUONG_NO = 19909  # a ward of Huế (province 46)
 VINH_LINH, CUA_TUNG = 19363, 19414  # Quảng Trị communes
 NOW = datetime.now(UTC).replace(microsecond=0)
+TRAIN = SHARED_DATA / "faces" / "face_recognition" / "examples" / "knn_examples" / "train"
+ROSE, KIT = TRAIN / "rose_leslie", TRAIN / "kit_harington"
 # How long the flag rules may take after the evidence is written: they run on the
 # outbox reader, a moment after the write.
 FLAG_WAIT_S = 20
@@ -351,12 +353,14 @@ def test_a_qr_shown_by_another_enrolled_person_is_flagged_on_them(
     other = declare(http, person(commune=VINH_LINH, biometric_consent=True))
     forget_faces += [owner["qr_token"], other["qr_token"]]
     start = datetime.now(UTC) + timedelta(minutes=5)
-    for i, (who, face) in enumerate(((owner, "biden.jpg"), (other, "obama.jpg"))):
+    # faces no other test of the session enrols and keeps
+    for i, (who, face) in enumerate(((owner, ROSE / "img1.jpg"), (other, KIT / "john1.jpeg"))):
+        picture = shared(face).read_bytes()
         enrol = push(
             http,
             province,
-            [photo(face)],
-            thermal=[thermal_face(http, photo(face), 35.6)],
+            [picture],
+            thermal=[thermal_face(http, picture, 35.6)],
             qr_text=who["qr_token"],
             checkpoint_id=checkpoint,
             at=start + timedelta(seconds=10 * i),
@@ -366,7 +370,7 @@ def test_a_qr_shown_by_another_enrolled_person_is_flagged_on_them(
     own = push(
         http,
         province,
-        [photo("biden.jpg")],
+        [shared(ROSE / "img2.jpg").read_bytes()],
         qr_text=owner["qr_token"],
         checkpoint_id=checkpoint,
         at=start + timedelta(seconds=30),
@@ -375,7 +379,7 @@ def test_a_qr_shown_by_another_enrolled_person_is_flagged_on_them(
     borrowed = push(
         http,
         province,
-        [photo("obama2.jpg")],
+        [shared(KIT / "john2.jpeg").read_bytes()],
         qr_text=owner["qr_token"],
         checkpoint_id=checkpoint,
         at=start + timedelta(seconds=40),
