@@ -195,12 +195,17 @@ class FlagService:
         raws = await self._flags.declarations_of_person(person, lo, hi)
         return [DeclarationRecord.model_validate_json(r) for r in raws]
 
-    async def on_sighting(self, person: str, sighting: Sighting) -> list[Flag]:
-        """A check-in or passage recorded after declarations whose period it falls in."""
+    async def on_sighting(self, person: str, kind: EvidenceKind, place: str, at: int) -> list[Flag]:
+        """A check-in (`place` its venue) or passage (its checkpoint) recorded after
+        declarations whose period it falls in. Most have none: the place's commune is
+        read only when one does."""
+        records = await self._declarations(person, at + 1, at + _PERIOD_S + 1)
+        if not records:
+            return []
+        record_id = f"{place}|{at}" if kind is EvidenceKind.CHECKIN else place
+        sighting = Sighting(kind, record_id, place, await self._place_commune(place, kind), at)
         raised = []
-        for record in await self._declarations(
-            person, sighting.at + 1, sighting.at + _PERIOD_S + 1
-        ):
+        for record in records:
             travel = undeclared_travel(record.declaration, record.created_at, [sighting])
             raised += await self._raise(FlagRule.UNDECLARED_TRAVEL, record, person, travel)
         return raised
@@ -211,10 +216,7 @@ class FlagService:
         person = event.person.person_id
         at = int(event.at.timestamp())
         commune = await self._checkpoint_commune(event.checkpoint_id)
-        raised = await self.on_sighting(
-            person,
-            Sighting(EvidenceKind.PASSAGE, event.checkpoint_id, event.checkpoint_id, commune, at),
-        )
+        raised = await self.on_sighting(person, EvidenceKind.PASSAGE, event.checkpoint_id, at)
         seen = Evidence(
             kind=EvidenceKind.SCREENING,
             record=event.event_id,
@@ -264,11 +266,10 @@ class FlagService:
         if kind == "declaration":
             return await self.on_declaration(DeclarationRecord.model_validate(record))
         if kind == "checkin":
-            venue, person = str(record["venue_id"]), str(record["person_id"])
             at = int(datetime.fromisoformat(str(record["at"])).timestamp())
-            commune = await self._place_commune(venue, EvidenceKind.CHECKIN)
-            sighting = Sighting(EvidenceKind.CHECKIN, f"{venue}|{at}", venue, commune, at)
-            return await self.on_sighting(person, sighting)
+            return await self.on_sighting(
+                str(record["person_id"]), EvidenceKind.CHECKIN, str(record["venue_id"]), at
+            )
         if kind == "screening":
             return await self.on_screening(ScreeningEvent.model_validate(record))
         return []

@@ -144,11 +144,9 @@ class ReportService:
         )
         rows, daily = [], []
         for level, row_unit, members in self.scopes.groups(unit, communes):
-            per_day = [
-                sum(counters[(c, d)].get(CHECKINS, 0) for c in members if (c, d) in counters)
-                for d in days
-            ]
-            v = _venue_sum(venues.get(c) for c in members)
+            # a row's communes are all in the scope: a centre lies in one province
+            per_day = [sum(counters[(c, d)].get(CHECKINS, 0) for c in members) for d in days]
+            v = _venue_sum(venues[c] for c in members)
             total = sum(per_day)
             population = self.scopes.inhabitants(row_unit, members)
             rows.append(
@@ -293,8 +291,8 @@ _EPI_COLUMNS = (
 )
 
 
-def _venue_sum(counts: Iterable[VenueCounts | None]) -> VenueCounts:
-    found = [c for c in counts if c is not None]
+def _venue_sum(counts: Iterable[VenueCounts]) -> VenueCounts:
+    found = list(counts)
     return VenueCounts(
         registered=sum(c.registered for c in found),
         scanned_ever=sum(c.scanned_ever for c in found),

@@ -231,18 +231,6 @@ class EpiStore:
         self._announce(pipe, RecordEvent(EventType.VENUE_UPDATED, venue.id, units))
         await pipe.execute()
 
-    async def venue_ids_of_commune(self, commune_code: int) -> list[str]:
-        return sorted(
-            str(i) for i in await self._redis.smembers(self.keys.venues_of_commune(commune_code))
-        )
-
-    async def last_scans(self, commune_code: int, venue_ids: list[str]) -> list[int | None]:
-        """Each venue's latest check-in (unix seconds; None: never scanned)."""
-        if not venue_ids:
-            return []
-        scores = await self._redis.zmscore(self.keys.venues_scanned(commune_code), venue_ids)
-        return [None if v is None else int(v) for v in scores]
-
     async def venue(self, venue_id: str) -> Venue | None:
         raw = await self._redis.get(self.keys.venue(venue_id))
         return None if raw is None else Venue.model_validate_json(raw)
