@@ -110,3 +110,37 @@ class SourceError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
+_IRIS_MESSAGES: dict[str, tuple[str, str]] = {
+    "not_nir": (
+        "Not a near-infrared eye image (a colour photo, or not one grey channel)",
+        "Không phải ảnh mắt hồng ngoại gần (ảnh màu, hoặc không phải một kênh xám)",
+    ),
+    "too_small": (
+        "The eye image is too small for iris recognition",
+        "Ảnh mắt quá nhỏ để nhận diện mống mắt",
+    ),
+    "no_pupil": ("No pupil found in the image", "Không tìm thấy đồng tử trong ảnh"),
+    "no_iris": ("No iris boundary found in the image", "Không tìm thấy viền mống mắt trong ảnh"),
+    "occluded": (
+        "Too much of the iris is hidden (eyelids, eyelashes, reflections)",
+        "Mống mắt bị che quá nhiều (mí mắt, lông mi, phản xạ)",
+    ),
+    "out_of_focus": ("The iris is out of focus", "Ảnh mống mắt bị mờ, không rõ nét"),
+    "off_gaze": (
+        "The eye is not looking at the camera",
+        "Mắt không nhìn thẳng vào máy ảnh",
+    ),
+    "pupil_ratio": (
+        "The pupil is too dilated or too constricted for a reliable code",
+        "Đồng tử giãn hoặc co quá mức để mã hoá tin cậy",
+    ),
+}
+
+
+class IrisError(InputError):
+    """An eye image we cannot encode: stable `code`, messages in English and Vietnamese."""
+
+    MESSAGES = _IRIS_MESSAGES
+    DEFAULT = ("Unusable eye image", "Ảnh mắt không dùng được")
