@@ -18,7 +18,7 @@ from ray import serve
 from ray.util import metrics
 
 from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
-from dichte.actors.gallery import ShardedGallery
+from dichte.actors.gallery import ShardedGallery, ShardedIrisGallery
 from dichte.domain.checkpoints import CheckpointConfig, stream_key
 from dichte.domain.keys import load_signing_key
 from dichte.domain.screening import ScreeningEvent
@@ -28,7 +28,7 @@ from dichte.services.camera import CameraPipeline, CameraRunner, RunnerHooks
 from dichte.services.simulation import SimulatedTravellers
 from dichte.services.vision import screening_policy
 from dichte.services.wiring import declaration_service, screening_service
-from dichte.serving.inference_pool import InferencePool, VisionPool
+from dichte.serving.inference_pool import InferencePool, IrisPool, VisionPool
 
 log = logging.getLogger(__name__)
 LATENCY_BOUNDARIES_S = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0]
@@ -103,6 +103,7 @@ class CameraStream:
         checkpoint = CheckpointConfig.model_validate_json(checkpoint_json)
         visible = next(c for c in checkpoint.cameras if c.id == visible_id)
         thermal = checkpoint.thermal_of(visible_id)
+        iris_camera = checkpoint.iris_of(visible.lane)
         handle = lambda name: serve.get_deployment_handle(name, app_name=app_name)  # noqa: E731
         self._inference = InferencePool(
             handle("FaceDetector"), handle("FaceEmbedder"), max_in_flight=s.face_requests_in_flight
@@ -110,6 +111,7 @@ class CameraStream:
         self._vision = VisionPool(
             handle("ThermalMeter"), handle("QrReader"), max_in_flight=s.face_requests_in_flight
         )
+        self._iris = IrisPool(handle("IrisEncoder"), max_in_flight=s.face_requests_in_flight)
         declarations = declaration_service(
             s, ActorDeclarationGateway(get_or_create_store_actor(settings)), load_signing_key(s)
         )
@@ -118,6 +120,8 @@ class CameraStream:
             inference=self._inference,
             gallery=ShardedGallery(settings, shards=s.face_gallery_shards),
             declarations=declarations,
+            iris=self._iris,
+            iris_gallery=ShardedIrisGallery(settings, shards=s.face_gallery_shards),
         )
         pipeline = CameraPipeline(
             checkpoint,
@@ -137,6 +141,7 @@ class CameraStream:
                 visible.source,
                 visible.rate_fps,
                 thermal_source=thermal.source if thermal else None,
+                iris_source=iris_camera.source if iris_camera else None,
                 faces_dir=s.sim_faces_dir,
                 qr_text=self._qr_text,
                 on_corrupt=self._runner.corrupt,
@@ -158,6 +163,9 @@ class CameraStream:
 
     async def read_qr(self, photo: Any) -> Any:
         return await self._vision.read_qr(photo)
+
+    async def encode_iris(self, photo: Any) -> Any:
+        return await self._iris.encode_iris(photo)
 
     def _qr_text(self, identity: str) -> str | None:
         # Called from the simulator's thread: declare on the actor's loop, wait for it.

@@ -1,20 +1,25 @@
-"""The face gallery as Ray actors: `GalleryShard` (one per shard, named, restarted)
-holds a `services.gallery.Gallery`; `ShardedGallery` is what callers hold: it routes an
-enrolment to its shard and merges the top-k of every shard for a search."""
+"""The biometric galleries as Ray actors: `GalleryShard` (one per shard, named,
+restarted) holds a shard's face `Gallery` and `IrisGallery` (a person's face and eyes
+live on the same shard); `ShardedGallery` (faces) and `ShardedIrisGallery` (irises)
+are what callers hold: they route an enrolment to its shard and merge the top-k of
+every shard for a search."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ray
 
 from dichte.domain.keys import load_template_key
 from dichte.domain.settings import Settings
-from dichte.domain.templates import Template
-from dichte.services.gallery import Gallery, Match, shard_of
-from dichte.store.gallery import TemplateStore
+from dichte.domain.templates import Eye, IrisTemplate, Template
+from dichte.services.gallery import Gallery, IrisGallery, IrisMatch, Match, shard_of
+from dichte.store.gallery import IrisTemplateStore, TemplateStore
+
+if TYPE_CHECKING:
+    from dichte.models.iris.code import IrisCode
 
 SHARD_NAME = "face-gallery-{}"
 NAMESPACE = "dichte"
@@ -22,64 +27,108 @@ NAMESPACE = "dichte"
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.1)
 class GalleryShard:
-    """One shard of the gallery. Restarted when it dies; it reloads from Redis, and a
-    retried enrolment simply writes the same person's template again."""
+    """One shard of the galleries. Restarted when it dies; it reloads from Redis, and a
+    retried enrolment simply writes the same person's template again. Each gallery is
+    read in when first used."""
 
     def __init__(self, settings: dict[str, Any], shard: int, shards: int) -> None:
         s = Settings(**settings)
         assert s.redis_url, "GalleryShard needs a resolved redis_url"
-        self._gallery = Gallery(
-            TemplateStore(s.redis_url, s.redis_key_prefix, load_template_key(s)),
-            s.biometric_retention_days * 86_400,
+        key, retention_s = load_template_key(s), s.biometric_retention_days * 86_400
+        self._faces = Gallery(TemplateStore(s.redis_url, s.redis_key_prefix, key), retention_s)
+        self._irises = IrisGallery(
+            IrisTemplateStore(s.redis_url, s.redis_key_prefix, key), retention_s
         )
         self._shard, self._shards = shard, shards
-        self._loaded = asyncio.Event()
+        self._faces_loaded = asyncio.Event()
+        self._irises_loaded = asyncio.Event()
+
+    def _owns(self, person_id: str) -> bool:
+        return shard_of(person_id, self._shards) == self._shard
 
     async def _ensure_loaded(self) -> None:
-        if not self._loaded.is_set():
-            await self._gallery.load(lambda p: shard_of(p, self._shards) == self._shard)
-            self._loaded.set()
+        if not self._faces_loaded.is_set():
+            await self._faces.load(self._owns)
+            self._faces_loaded.set()
+
+    async def _ensure_irises(self) -> None:
+        if not self._irises_loaded.is_set():
+            await self._irises.load(self._owns)
+            self._irises_loaded.set()
 
     async def enroll(self, person_id: str, embedding: np.ndarray, source: str) -> Template:
         await self._ensure_loaded()
-        return await self._gallery.enroll(person_id, embedding, source)
+        return await self._faces.enroll(person_id, embedding, source)
 
     async def forget(self, person_id: str) -> bool:
         await self._ensure_loaded()
-        return await self._gallery.forget(person_id)
+        return await self._faces.forget(person_id)
 
     async def search(self, queries: np.ndarray, k: int) -> list[list[Match]]:
         await self._ensure_loaded()
-        return await self._gallery.search(queries, k)
+        return await self._faces.search(queries, k)
 
     async def enrolled(self, person_ids: list[str]) -> set[str]:
         await self._ensure_loaded()
-        return self._gallery.enrolled(person_ids)
+        return self._faces.enrolled(person_ids)
+
+    async def enroll_iris(
+        self, person_id: str, eye: Eye, code: IrisCode, source: str
+    ) -> IrisTemplate:
+        await self._ensure_irises()
+        return await self._irises.enroll(person_id, eye, code, source)
+
+    async def forget_iris(self, person_id: str) -> bool:
+        await self._ensure_irises()
+        return await self._irises.forget(person_id)
+
+    async def search_iris(self, code: IrisCode, k: int) -> list[IrisMatch]:
+        await self._ensure_irises()
+        return await self._irises.search(code, k)
+
+    async def enrolled_iris(self, person_ids: list[str]) -> set[str]:
+        await self._ensure_irises()
+        return self._irises.enrolled(person_ids)
+
+
+def _shards(settings: dict[str, Any], shards: int) -> list[Any]:
+    return [
+        GalleryShard.options(  # type: ignore[attr-defined]
+            name=SHARD_NAME.format(i),
+            namespace=NAMESPACE,
+            get_if_exists=True,
+            lifetime="detached",
+        ).remote(settings, i, shards)
+        for i in range(shards)
+    ]
+
+
+async def _by_shard(shards: list[Any], person_ids: list[str], ask: str) -> set[str]:
+    """Which of these persons have a template in force, asked of their shards."""
+    groups: dict[int, list[str]] = {}
+    for p in person_ids:
+        groups.setdefault(shard_of(p, len(shards)), []).append(p)
+    parts = await asyncio.gather(
+        *(getattr(shards[i], ask).remote(ids) for i, ids in groups.items())
+    )
+    return set().union(*parts) if parts else set()
 
 
 class ShardedGallery:
-    """What the API and the checkpoints use: the shards behind one search."""
+    """Faces: what the API and the checkpoints use, the shards behind one search."""
 
     def __init__(self, settings: dict[str, Any], shards: int = 1) -> None:
-        self._shards = [
-            GalleryShard.options(  # type: ignore[attr-defined]
-                name=SHARD_NAME.format(i),
-                namespace=NAMESPACE,
-                get_if_exists=True,
-                lifetime="detached",
-            ).remote(settings, i, shards)
-            for i in range(shards)
-        ]
+        self._shards = _shards(settings, shards)
+
+    def _of(self, person_id: str) -> Any:
+        return self._shards[shard_of(person_id, len(self._shards))]
 
     async def enroll(self, person_id: str, embedding: np.ndarray, source: str) -> Template:
-        shard = self._shards[shard_of(person_id, len(self._shards))]
-        t: Template = await shard.enroll.remote(person_id, embedding, source)
+        t: Template = await self._of(person_id).enroll.remote(person_id, embedding, source)
         return t
 
     async def forget(self, person_id: str) -> bool:
-        return bool(
-            await self._shards[shard_of(person_id, len(self._shards))].forget.remote(person_id)
-        )
+        return bool(await self._of(person_id).forget.remote(person_id))
 
     async def search(self, queries: np.ndarray, k: int) -> list[list[Match]]:
         parts = await asyncio.gather(*(s.search.remote(queries, k) for s in self._shards))
@@ -90,11 +139,29 @@ class ShardedGallery:
         return merged
 
     async def enrolled(self, person_ids: list[str]) -> set[str]:
-        """Which of these persons have a template in force (asked of their shards)."""
-        by_shard: dict[int, list[str]] = {}
-        for p in person_ids:
-            by_shard.setdefault(shard_of(p, len(self._shards)), []).append(p)
-        parts = await asyncio.gather(
-            *(self._shards[i].enrolled.remote(ids) for i, ids in by_shard.items())
-        )
-        return set().union(*parts) if parts else set()
+        return await _by_shard(self._shards, person_ids, "enrolled")
+
+
+class ShardedIrisGallery:
+    """Irises, on the same shards as the faces: each shard scans its own codes, in
+    parallel, and the closest k of all come back."""
+
+    def __init__(self, settings: dict[str, Any], shards: int = 1) -> None:
+        self._shards = _shards(settings, shards)
+
+    def _of(self, person_id: str) -> Any:
+        return self._shards[shard_of(person_id, len(self._shards))]
+
+    async def enroll(self, person_id: str, eye: Eye, code: IrisCode, source: str) -> IrisTemplate:
+        t: IrisTemplate = await self._of(person_id).enroll_iris.remote(person_id, eye, code, source)
+        return t
+
+    async def forget(self, person_id: str) -> bool:
+        return bool(await self._of(person_id).forget_iris.remote(person_id))
+
+    async def search(self, code: IrisCode, k: int) -> list[IrisMatch]:
+        parts = await asyncio.gather(*(s.search_iris.remote(code, k) for s in self._shards))
+        return sorted((m for part in parts for m in part), key=lambda m: m[2])[:k]
+
+    async def enrolled(self, person_ids: list[str]) -> set[str]:
+        return await _by_shard(self._shards, person_ids, "enrolled_iris")

@@ -22,6 +22,7 @@ from dichte.api.routes import (
     faces,
     flags,
     inspections,
+    iris,
     qr,
     reports,
     thermal,
@@ -32,7 +33,14 @@ from dichte.domain.settings import Settings
 
 API_PREFIX = "/api/v1"
 # Paths that take files (regular expressions after the API prefix).
-UPLOAD_PATHS = ("thermal/", "faces/", "qr/decode", "screenings", r"venues/[^/]+/inspections$")
+UPLOAD_PATHS = (
+    "thermal/",
+    "faces/",
+    "iris/",
+    "qr/decode",
+    "screenings",
+    r"venues/[^/]+/inspections$",
+)
 
 
 class Health(BaseModel):
@@ -83,6 +91,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         cases,
         thermal,
         faces,
+        iris,
         checkpoints,
         units,
         flags,

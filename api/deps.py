@@ -18,6 +18,7 @@ from dichte.services.declarations import DeclarationService
 from dichte.services.faces import FaceService
 from dichte.services.flags import FlagService
 from dichte.services.inspections import InspectionService
+from dichte.services.iris import IrisService
 from dichte.services.reports import ReportService
 from dichte.services.screening import ScreeningService
 from dichte.services.units import UnitService
@@ -43,6 +44,7 @@ class Services:
     metrics: ApiMetrics
     trust_forwarded_for: bool = False
     faces: FaceService | None = None  # None: face recognition not deployed here
+    iris: IrisService | None = None  # None: iris recognition not deployed here
     screenings: ScreeningService | None = None  # None: no inference here (standalone)
 
 
@@ -113,6 +115,15 @@ Checkins = Annotated[CheckinService, Depends(_checkins)]
 Cases = Annotated[CaseService, Depends(_cases)]
 Vision = Annotated[VisionService, Depends(_vision)]
 Faces = Annotated[FaceService, Depends(_faces)]
+
+
+async def _iris(s: AllServices) -> IrisService:
+    if s.iris is None:
+        raise DomainError.of("request", "iris_unavailable")
+    return s.iris
+
+
+Irises = Annotated[IrisService, Depends(_iris)]
 Checkpoints = Annotated[CheckpointService, Depends(_checkpoints)]
 Screenings = Annotated[ScreeningService, Depends(_screenings)]
 Units = Annotated[UnitService, Depends(_units)]

@@ -15,7 +15,7 @@ from rich.console import Console
 from dichte.cli.ioc import ioc
 from dichte.cli.store import settings_or_exit, store_settings
 from dichte.cli.thermal import sim, thermal
-from dichte.cli.vision import faces, qr
+from dichte.cli.vision import faces, iris, qr
 from dichte.domain.keys import encode_private_key, load_signing_key, new_template_key
 from dichte.domain.settings import Mode, Settings
 from dichte.domain.tokens import Role, StaffClaims, public_key_bytes, sign_staff
@@ -26,6 +26,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 app.add_typer(thermal, name="thermal")
 app.add_typer(faces, name="faces")
+app.add_typer(iris, name="iris")
 app.add_typer(qr, name="qr")
 app.add_typer(ioc, name="ioc")
 app.command()(sim)

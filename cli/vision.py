@@ -1,5 +1,5 @@
-"""`dichte faces ...` and `dichte qr decode`: the checkpoint's vision on one machine,
-with the same rules the served API applies (no Ray needed)."""
+"""`dichte faces ...`, `dichte iris compare` and `dichte qr decode`: the checkpoint's
+vision on one machine, with the same rules the served API applies (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.console import Console
 
 faces = typer.Typer(help="Face detection and verification on local photos.")
 qr = typer.Typer(help="QR codes in camera photos.")
+iris = typer.Typer(help="Iris comparison of local near-infrared eye images.")
 console = Console(stderr=True)
 out = Console()
 
@@ -69,6 +70,43 @@ def verify(
         return
     verdict = "same person" if result.same else "different people"
     out.print(f"{verdict}: cosine {result.score:.3f} (threshold {result.threshold})")
+
+
+@iris.command()
+def compare(
+    image_a: Path,
+    image_b: Path,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Hamming distance threshold (default: DICHTE_IRIS_MATCH_THRESHOLD)"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Are the irises of two eye images the same eye?"""
+    from dichte.domain.errors import DomainError
+    from dichte.domain.settings import Settings
+    from dichte.services.iris import IrisService
+    from dichte.serving.local import LocalIris
+
+    s = Settings()
+    service = IrisService(
+        LocalIris(s.max_image_pixels),
+        None,
+        s.iris_match_threshold if threshold is None else threshold,
+    )
+    try:
+        result = asyncio.run(service.compare(_read(image_a), _read(image_b)))
+    except DomainError as e:
+        console.print(f"[red]{e.errors[0].field}: {e.errors[0].message_en}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(result.model_dump_json(include={"hd", "same", "threshold"}))
+        return
+    verdict = "same eye" if result.same else "different eyes"
+    out.print(
+        f"{verdict}: Hamming distance {result.hd:.3f} (threshold {result.threshold}), "
+        f"turned {result.rotation_deg:+.1f}°, {result.bits_compared} bits compared"
+    )
 
 
 @qr.command()

@@ -3,7 +3,8 @@
 
 A checkpoint has lanes; each lane has a visible camera and, where present, a
 radiometric thermal camera paired to it with the homography that maps visible pixels
-to thermal pixels, and an optional blackbody patch in the thermal frame.
+to thermal pixels, an optional blackbody patch in the thermal frame, and an optional
+near-infrared iris camera (the person at the window looks into it).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class CheckpointConfig(Frozen):
     def visible_cameras(self) -> list[CameraConfig]:
         return [c for c in self.cameras if c.kind is CameraKind.VISIBLE]
 
+    def iris_of(self, lane: int) -> CameraConfig | None:
+        """The lane's iris camera, if any."""
+        return next((c for c in self.cameras if c.kind is CameraKind.IRIS and c.lane == lane), None)
+
     def thermal_of(self, visible_id: str) -> CameraConfig | None:
         """The thermal camera paired with a visible one, if any."""
         return next(
@@ -127,6 +132,9 @@ def check_checkpoint(c: CheckpointConfig) -> list[FieldError]:
         visible = [cam for cam in c.visible_cameras() if cam.lane == lane]
         if len(visible) > 1:
             errors.append(FieldError.of("cameras", "one_visible_camera_per_lane", lane=lane))
+        irises = [cam for cam in c.cameras if cam.kind is CameraKind.IRIS and cam.lane == lane]
+        if len(irises) > 1:
+            errors.append(FieldError.of("cameras", "one_iris_camera_per_lane", lane=lane))
     return errors
 
 
@@ -143,11 +151,15 @@ def _usable_homography(h: list[list[float]] | None) -> bool:
 
 
 def stream_key(checkpoint: CheckpointConfig, visible_id: str) -> str:
-    """What a lane's camera stream depends on (its cameras and the checkpoint's id): a
-    stream restarts when this changes, and only then."""
+    """What a lane's camera stream depends on (its cameras, thermal and iris included,
+    and the checkpoint's id): a stream restarts when this changes, and only then."""
     visible = next(c for c in checkpoint.cameras if c.id == visible_id)
-    thermal = checkpoint.thermal_of(visible_id)
+    paired = (checkpoint.thermal_of(visible_id), checkpoint.iris_of(visible.lane))
     material = "|".join(
-        (checkpoint.id, visible.model_dump_json(), thermal.model_dump_json() if thermal else "")
+        (
+            checkpoint.id,
+            visible.model_dump_json(),
+            *(c.model_dump_json() if c else "" for c in paired),
+        )
     )
     return hashlib.sha256(material.encode()).hexdigest()[:16]

@@ -185,6 +185,10 @@ MESSAGES: dict[str, Bilingual] = {
         "Mỗi làn một camera thường (làn {lane}).",
         "One visible camera per lane (lane {lane}).",
     ),
+    "one_iris_camera_per_lane": (
+        "Mỗi làn một camera mống mắt (làn {lane}).",
+        "One iris camera per lane (lane {lane}).",
+    ),
     "no_face_in_frames": (
         "Không thấy khuôn mặt nào trong các khung hình.",
         "No face in the frames sent.",
@@ -197,6 +201,10 @@ MESSAGES: dict[str, Bilingual] = {
     "faces_unavailable": (
         "Dịch vụ nhận diện khuôn mặt chưa chạy.",
         "Face recognition is not running on this server.",
+    ),
+    "iris_unavailable": (
+        "Dịch vụ nhận diện mống mắt chưa chạy trên máy chủ này.",
+        "Iris recognition is not running on this server.",
     ),
     "vision_unavailable": (
         "Dịch vụ đo nhiệt độ và đọc mã QR từ ảnh chưa chạy trên máy chủ này.",
@@ -286,6 +294,7 @@ STATUS: dict[str, int] = {
     "internal_error": 500,
     "store_unavailable": 503,
     "faces_unavailable": 503,
+    "iris_unavailable": 503,
     "vision_unavailable": 503,
     "busy": 503,
 }

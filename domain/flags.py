@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from dichte.domain import admin_units
 from dichte.domain.clock import VIETNAM_TZ
 from dichte.domain.declaration import TRAVEL_HISTORY_DAYS, DeclarationCreate
+from dichte.domain.screening import Reason, ScreeningEvent
 
 # The period a declaration's travel history and contact answer speak for.
 DECLARED_PERIOD = timedelta(days=TRAVEL_HISTORY_DAYS)
@@ -224,5 +225,15 @@ def undeclared_contact(
 
 
 def borrowed_qr(qr_person: str, face_person: str | None) -> bool:
-    """A QR shown by someone whose face is another enrolled person's."""
+    """A QR shown by someone whose face (or iris) is another enrolled person's."""
     return face_person is not None and face_person != qr_person
+
+
+def borrower(event: ScreeningEvent) -> str | None:
+    """Who showed someone else's QR, by the screening's evidence: the person the iris
+    matched (`qr_iris_mismatch`), else the one the face matched (`qr_face_mismatch`)."""
+    if Reason.QR_IRIS_MISMATCH in event.reasons and event.iris and event.iris.person_id:
+        return event.iris.person_id
+    if Reason.QR_FACE_MISMATCH in event.reasons:
+        return event.face_person_id
+    return None

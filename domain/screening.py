@@ -24,6 +24,7 @@ class Reason(StrEnum):
     DECLARATION_EXPIRED = "declaration_expired"
     QR_FORGED = "qr_forged"  # a QR that is not a valid dichte token (altered, made up)
     QR_FACE_MISMATCH = "qr_face_mismatch"  # the QR's person's enrolled face is not this one
+    QR_IRIS_MISMATCH = "qr_iris_mismatch"  # the QR's person's enrolled iris is not this one
     CASE_OR_CONTACT = "case_or_contact"  # a confirmed case, or an F1 under quarantine
 
 
@@ -51,6 +52,9 @@ class PassageFacts:
     face_person: str | None  # whom it matched, when the best score cleared the threshold
     qr_person_enrolled: bool  # the QR's person has an enrolled face to compare with
     case_or_contact: bool
+    iris_checked: bool = False  # a usable iris code (an iris camera's) was searched
+    iris_person: str | None = None  # whom it matched, within the iris threshold
+    qr_person_iris_enrolled: bool = False  # the QR's person has an enrolled iris
 
 
 def decide(f: PassageFacts) -> tuple[Outcome, tuple[Reason, ...]]:
@@ -67,21 +71,46 @@ def decide(f: PassageFacts) -> tuple[Outcome, tuple[Reason, ...]]:
             reasons.append(Reason.DECLARATION_EXPIRED)
         case DeclarationStatus.FORGED:
             reasons.append(Reason.QR_FORGED)
-    # Someone else's QR: a usable face was compared and it is another enrolled person,
-    # or the QR's person has an enrolled face and this face matched nobody. Without a
-    # usable face nothing is claimed (the officer sees the person anyway).
+    # Someone else's QR: a usable face (iris) was compared and it is another enrolled
+    # person, or the QR's person has an enrolled face (iris) and this one matched nobody.
+    # Without a usable capture nothing is claimed (the officer sees the person anyway).
+    # An iris match is the stronger evidence: when the iris names someone, the face's
+    # answer is not used (an iris camera reads the eye at close range; a face may be
+    # masked, turned or poorly lit).
+    if (
+        f.qr_person is not None
+        and f.iris_checked
+        and _other_person(f.qr_person, f.iris_person, f.qr_person_iris_enrolled)
+    ):
+        reasons.append(Reason.QR_IRIS_MISMATCH)
     if (
         f.qr_person is not None
         and f.face_checked
-        and (
-            (f.face_person is not None and f.face_person != f.qr_person)
-            or (f.face_person is None and f.qr_person_enrolled)
-        )
+        and f.iris_person is None
+        and _other_person(f.qr_person, f.face_person, f.qr_person_enrolled)
     ):
         reasons.append(Reason.QR_FACE_MISMATCH)
     if f.case_or_contact:
         reasons.append(Reason.CASE_OR_CONTACT)
     return (Outcome.SECONDARY if reasons else Outcome.PASS), tuple(reasons)
+
+
+def _other_person(qr_person: str, matched: str | None, qr_person_enrolled: bool) -> bool:
+    return (matched is not None and matched != qr_person) or (
+        matched is None and qr_person_enrolled
+    )
+
+
+def identified(
+    qr_person: str | None, iris_person: str | None, face_person: str | None
+) -> tuple[str | None, str | None]:
+    """(who passed, how we know: "qr", "iris" or "face"): the valid QR's person, else
+    the one the iris matched, else the one the face matched (an iris match overrides a
+    face's)."""
+    for person, via in ((qr_person, "qr"), (iris_person, "iris"), (face_person, "face")):
+        if person is not None:
+            return person, via
+    return None, None
 
 
 # --- the event a passage leaves --------------------------------------------------------
@@ -100,7 +129,15 @@ class EventTemperature(_Frozen):
 class EventPerson(_Frozen):
     person_id: str
     score: float | None = Field(description="Face match score (cosine), when via face")
-    via: str = Field(description="qr or face")
+    via: str = Field(description="qr, iris or face")
+
+
+class EventIris(_Frozen):
+    """The iris camera's answer for a passage: the closest enrolled eye."""
+
+    person_id: str | None = Field(description="Whom it matched, when within the threshold")
+    eye: str | None = Field(description="left or right, of the closest enrolled eye")
+    hd: float | None = Field(description="Normalised Hamming distance to the closest eye")
 
 
 class EventDeclaration(_Frozen):
@@ -123,6 +160,9 @@ class ScreeningEvent(_Frozen):
     enrolled: bool = Field(False, description="The face was enrolled on this passage")
     face_person_id: str | None = Field(
         None, description="The enrolled person the face matched, when not the QR's"
+    )
+    iris: EventIris | None = Field(
+        None, description="The iris match, when the lane's iris camera gave a usable code"
     )
     decision_ms: int | None = Field(
         None, description="From the person's last frame to the decision, in milliseconds"

@@ -142,11 +142,11 @@ class Settings(BaseSettings):
     )
     template_key: SecretStr | None = Field(
         None,
-        description="AES-256 key (32 bytes, base64) sealing stored face templates; "
+        description="AES-256 key (32 bytes, base64) sealing stored face and iris templates; "
         "generated into the data dir in development (`dichte keygen` prints one)",
     )
     biometric_retention_days: int = Field(
-        21, ge=1, le=365, description="Face templates expire this long after enrolment"
+        21, ge=1, le=365, description="Face and iris templates expire this long after enrolment"
     )
     face_match_threshold: float = Field(
         0.363,
@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine similarity at or above which two faces are the same person "
         "(SFace's published threshold)",
+    )
+    iris_match_threshold: float = Field(
+        0.34,
+        ge=0.0,
+        le=0.5,
+        description="Normalised Hamming distance at or below which two irises are the same "
+        "eye (CASIA same-eye pairs reach 0.33, different eyes start at 0.40: README)",
     )
     checkpoints_config: Path = Field(
         Path("cluster/checkpoints.yaml"),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dichte.models.iris.code import IrisCode
+
 
 @dataclass(frozen=True)
 class Face:
@@ -52,10 +54,39 @@ class QrCode:
 
 @dataclass(frozen=True)
 class Frame:
-    """One moment of a camera pair: the visible picture and, where the pair has one,
-    the radiometric thermal frame in °C."""
+    """One moment of a lane's cameras: the visible picture and, where the lane has them,
+    the radiometric thermal frame in °C and the iris camera's eye image."""
 
     index: int
     at: float  # unix seconds
     visible: np.ndarray  # BGR uint8
     thermal_c: np.ndarray | None = None  # °C float32, same moment, thermal pixels
+    iris: np.ndarray | None = None  # the lane's near-infrared iris camera, same moment
+
+
+@dataclass(frozen=True)
+class IrisQuality:
+    iris_radius_px: float
+    pupil_ratio: float
+    usable: float  # fraction of the normalised iris that is texture
+    focus: float
+    centre_offset: float
+    pupil_aspect: float  # minor / major axis of the pupil's ellipse (1 = round)
+    ok: bool
+    reasons: tuple[str, ...]  # IrisError codes, worst first
+
+
+@dataclass(frozen=True)
+class EncodedIris:
+    pupil: tuple[float, float, float]  # centre x, y, radius in the image's pixels
+    iris: tuple[float, float, float]
+    quality: IrisQuality
+    code: IrisCode
+
+
+def quality_detail(q: IrisQuality) -> str:
+    return (
+        f"iris radius {q.iris_radius_px:.0f} px, pupil ratio {q.pupil_ratio:.2f}, "
+        f"usable {q.usable:.0%}, focus {q.focus:.2f}, centre offset {q.centre_offset:.2f}, "
+        f"pupil aspect {q.pupil_aspect:.2f}"
+    )

@@ -3,8 +3,10 @@ streams and video files through OpenCV, a folder of frames (`file:///…/visible
 in name order), and the simulator (`sim://?seed=N&people=M`).
 
 A source yields `Frame`s at the configured rate: the visible picture and, where the
-camera pair has one, the radiometric thermal frame in °C. Frame times come from the
-source when it has them (a stream's or a file's position), else start + index / rate.
+lane has them, the radiometric thermal frame in °C and the iris camera's eye image
+(both from folders of frames paired by position; live thermal and iris streams: not
+yet). Frame times come from the source when it has them (a stream's or a file's
+position), else start + index / rate.
 Problems are `SourceError`s with a code: `unreachable` (cannot open; worth retrying),
 `ended` (a file or folder is finished; a live stream that stops). A frame that does not
 decode is skipped and reported to `on_corrupt` (the camera counts it).
@@ -46,16 +48,22 @@ def _thermal(path: Path) -> np.ndarray | None:
         return None  # no reading for this frame; the visible one still counts
 
 
+def _iris(path: Path) -> np.ndarray | None:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # None: no eye image this moment
+
+
 def folder_frames(
     visible_url: str,
     thermal_url: str | None,
     rate_fps: float,
     on_corrupt: Callable[[str], None] = lambda name: None,
+    iris_url: str | None = None,
 ) -> Iterator[Frame]:
     """A folder of pictures (and, paired by position in name order, a folder of
-    radiometric frames)."""
+    radiometric frames and one of iris camera images)."""
     visible = _frames_in(_folder(visible_url), IMAGE_SUFFIXES)
     thermal = _frames_in(_folder(thermal_url), THERMAL_SUFFIXES) if thermal_url else []
+    irises = _frames_in(_folder(iris_url), IMAGE_SUFFIXES) if iris_url else []
     # A recording's own clock: each picture's modification time when they increase (a
     # recorder stamps them so), else the first one's and the configured rate. Read
     # again (a restart), the frames have the same times.
@@ -68,7 +76,7 @@ def folder_frames(
             on_corrupt(path.name)
             continue
         t = _thermal(thermal[i]) if i < len(thermal) else None
-        yield Frame(i, times[i], image, t)
+        yield Frame(i, times[i], image, t, _iris(irises[i]) if i < len(irises) else None)
     raise SourceError("ended", f"{len(visible)} frames read")
 
 
@@ -154,6 +162,7 @@ def open_frames(
     rate_fps: float,
     *,
     thermal_source: str | None = None,
+    iris_source: str | None = None,
     start: float | None = None,
     faces_dir: Path | None = None,
     qr_text: Callable[[str], str | None] | None = None,
@@ -168,7 +177,7 @@ def open_frames(
             source, rate_fps, begin, faces_dir=faces_dir, qr_text=qr_text, on_person=on_person
         )
     if scheme == "file" and Path(unquote(urlparse(source).path)).is_dir():
-        return folder_frames(source, thermal_source, rate_fps, on_corrupt)
+        return folder_frames(source, thermal_source, rate_fps, on_corrupt, iris_source)
     if scheme in ("file", "rtsp", "rtsps", "http", "https"):
         return video_frames(source, rate_fps, begin, live=scheme != "file", on_corrupt=on_corrupt)
     raise SourceError("unreachable", f"unsupported source {scheme}")

@@ -2,8 +2,8 @@
 
 `CameraPipeline`: faces and QR codes from the inference deployments, the canthus
 reading in the paired thermal frame (through the checkpoint's homography, corrected by
-the blackbody), faces followed across frames, and each track that ends screened as one
-passage.
+the blackbody), the iris camera's eye encoded for the person at the window (the largest
+face), faces followed across frames, and each track that ends screened as one passage.
 
 `CameraRunner`: the stream around it: reads frames (a recording or the simulator at its
 own clock, a live stream as it comes), keeps at most a few waiting for inference
@@ -27,8 +27,8 @@ import numpy as np
 
 from dichte.domain.checkpoints import CameraConfig, CheckpointConfig
 from dichte.domain.screening import ScreeningEvent
-from dichte.models.errors import SourceError
-from dichte.models.results import Frame, QrCode, SeenFace, Sight
+from dichte.models.errors import InputError, SourceError
+from dichte.models.results import EncodedIris, Frame, QrCode, SeenFace, Sight
 from dichte.models.thermal.blackbody import BlackbodyConfig, BlackbodyReference, Correction
 from dichte.models.thermal.canthus import to_thermal
 from dichte.models.thermal.screening import Screening, ScreeningPolicy, screen_face
@@ -47,6 +47,7 @@ class FrameInference(Protocol):
 
     async def see(self, photo: Any) -> Sight: ...
     async def read_qr(self, photo: Any) -> list[QrCode]: ...
+    async def encode_iris(self, photo: Any) -> EncodedIris: ...
 
 
 @dataclass
@@ -147,6 +148,7 @@ class CameraPipeline:
         correction = None
         if frame.thermal_c is not None and self._blackbody is not None:
             correction = self._blackbody.update(frame.thermal_c, frame.at)
+        eye = await self._eye(frame) if sight.faces else None
         qr_of: dict[int, list[str]] = {}
         for code in codes:
             qr_of.setdefault(_nearest_face(sight.faces, _qr_centre(code)), []).append(code.text)
@@ -157,10 +159,27 @@ class CameraPipeline:
                 if frame.thermal_c is not None and self._homography is not None
                 else None
             )
-            observation = Observation(frame.index, frame.at, face, reading, tuple(qr_of.get(i, ())))
+            observation = Observation(
+                frame.index,
+                frame.at,
+                face,
+                reading,
+                tuple(qr_of.get(i, ())),
+                eye if i == 0 else None,  # the person at the window: the largest face
+            )
             detections.append((face.face.box, observation))
         ended = self._tracker.update(frame.at, detections)
         return await self._screen(_undecided(ended) + self._tracker.due(frame.at))
+
+    async def _eye(self, frame: Frame) -> EncodedIris | None:
+        """The iris camera's eye at this moment, encoded (None: no iris camera, or no
+        eye it could read: closed, turned away, nobody at the window)."""
+        if frame.iris is None:
+            return None
+        try:
+            return await self._inference.encode_iris(self._put(frame.iris))
+        except InputError:
+            return None
 
     async def tick(self, at: float) -> list[ScreeningEvent]:
         """No frame for a while (nobody in view): screen the tracks that ended by now."""

@@ -30,6 +30,7 @@ from dichte.domain.flags import (
     RecordedContact,
     Sighting,
     borrowed_qr,
+    borrower,
     flag_id,
     undeclared_contact,
     undeclared_fever,
@@ -229,9 +230,9 @@ class FlagService:
             for record in await self._declarations(person, *_day_bounds(event.at)):
                 found = undeclared_fever(record.declaration, record.created_at, [fever])
                 raised += await self._raise(FlagRule.UNDECLARED_FEVER, record, person, found)
-        presenter = event.face_person_id
+        presenter = borrower(event)
         shown = event.declaration.declaration_id
-        if Reason.QR_FACE_MISMATCH in event.reasons and shown and presenter:
+        if shown and presenter:
             raw = await self._flags.declaration(shown)
             if raw is not None and borrowed_qr(person, presenter):
                 profile = await self._epi.person(presenter)
@@ -240,7 +241,7 @@ class FlagService:
                     FlagRule.BORROWED_QR,
                     DeclarationRecord.model_validate_json(raw),
                     presenter,
-                    [seen.model_copy(update={"detail": "qr_of_another_person"})],
+                    [seen.model_copy(update={"detail": _borrowed_detail(event)})],
                     home,
                 )
         return raised
@@ -339,3 +340,9 @@ class FlagWatch:
         flags = await self._service.evaluate([e for _, e in wanted], records)
         await self._store.ack(self._stream, FLAGS_GROUP, [i for i, _ in entries])
         return flags
+
+
+def _borrowed_detail(event: ScreeningEvent) -> str:
+    """What showed the QR was someone else's: their iris, or their face."""
+    by_iris = Reason.QR_IRIS_MISMATCH in event.reasons and event.iris is not None
+    return "qr_of_another_person_by_iris" if by_iris else "qr_of_another_person"

@@ -27,23 +27,27 @@ from dichte.domain.records import DeclarationRecord
 from dichte.domain.screening import (
     DeclarationStatus,
     EventDeclaration,
+    EventIris,
     EventPerson,
     EventTemperature,
     PassageFacts,
+    Reason,
     ScreeningEvent,
     Temperature,
     decide,
     event_id,
+    identified,
 )
 from dichte.domain.templates import TemplateSources
 from dichte.domain.tokens import QR_PREFIX
 from dichte.domain.tracing import lane_plate
-from dichte.models.errors import InputError
-from dichte.models.results import SeenFace
+from dichte.models.errors import ImageError, InputError
+from dichte.models.results import EncodedIris, SeenFace
 from dichte.models.thermal.screening import Screening, ScreeningPolicy, screen_person
 from dichte.services.checkpoints import CheckpointCommunes
 from dichte.services.declarations import DeclarationService
 from dichte.services.faces import GalleryClient, Inference, InferenceBusy, refused_input
+from dichte.services.iris import IrisEncoding, IrisGalleryClient
 from dichte.services.vision import Vision
 from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
@@ -74,17 +78,25 @@ def jpeg(crop: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def best_iris(irises: list[EncodedIris]) -> EncodedIris | None:
+    """The passage's eye to identify: a usable one, the most visible and sharpest."""
+    usable = [e for e in irises if e.quality.ok]
+    return max(usable, key=lambda e: e.quality.usable * e.quality.focus, default=None)
+
+
 @dataclass(frozen=True)
 class Observation:
     """One frame of one person's passage: their face in the visible frame, the thermal
     reading at their canthus in the paired frame (None: no thermal camera, or the frame
-    was unusable before a reading), and the QR texts read in the visible frame."""
+    was unusable before a reading), the QR texts read in the visible frame, and the
+    lane's iris camera's encoded eye at that moment (None: no iris camera, or no eye)."""
 
     index: int
     at: float  # unix seconds
     face: SeenFace
     thermal: Screening | None
     qr_texts: tuple[str, ...] = ()
+    iris: EncodedIris | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class Passage:
     lane: int
     camera_id: str
     observations: tuple[Observation, ...]
+    irises: tuple[EncodedIris, ...] = ()  # eye images a device pushed with the passage
 
 
 class ScreeningService:
@@ -109,6 +122,9 @@ class ScreeningService:
         qr_ttl: timedelta,
         vision: Vision | None = None,
         jurisdictions: Jurisdictions | None = None,
+        iris: IrisEncoding | None = None,
+        iris_gallery: IrisGalleryClient | None = None,
+        iris_threshold: float = 0.34,
     ) -> None:
         self._jurisdictions = jurisdictions or Jurisdictions()
         self._checkpoint_commune = CheckpointCommunes(events)
@@ -121,6 +137,9 @@ class ScreeningService:
         self._threshold = match_threshold
         self._qr_ttl = qr_ttl
         self._vision = vision
+        self._iris = iris
+        self._iris_gallery = iris_gallery
+        self._iris_threshold = iris_threshold
 
     # --- the parts ---------------------------------------------------------------------
     def temperature(self, observations: tuple[Observation, ...]) -> Screening:
@@ -157,6 +176,20 @@ class ScreeningService:
         if matches and matches[0][1] >= self._threshold:
             return embedding, matches[0][0], float(matches[0][1])
         return embedding, None, (float(matches[0][1]) if matches else None)
+
+    async def _iris_match(self, passage: Passage) -> EventIris | None:
+        """The closest enrolled eye to the passage's best usable iris code (None: no
+        iris camera, no usable eye, or no iris gallery here)."""
+        best = best_iris([o.iris for o in passage.observations if o.iris] + list(passage.irises))
+        if best is None or self._iris_gallery is None:
+            return None
+        matches = await self._iris_gallery.search(best.code, 1)
+        if not matches:
+            return EventIris(person_id=None, eye=None, hd=None)
+        person_id, eye, hd = matches[0]
+        return EventIris(
+            person_id=person_id if hd <= self._iris_threshold else None, eye=eye, hd=round(hd, 4)
+        )
 
     async def _declaration_of(
         self, person_id: str, now: datetime
@@ -204,10 +237,17 @@ class ScreeningService:
             embedding, face_person, score = await self._face(obs)
         except InferenceBusy:  # no identity this time; the rest still decides
             embedding, face_person, score = None, None, None
-        if qr_person is None and face_person is not None:
-            status, declaration_id = await self._declaration_of(face_person, now)
-        person = qr_person or face_person
+        iris = await self._iris_match(passage)
+        iris_person = iris.person_id if iris else None
+        person, via = identified(qr_person, iris_person, face_person)
+        if qr_person is None and person is not None:
+            status, declaration_id = await self._declaration_of(person, now)
         enrolled = set(await self._gallery.enrolled([qr_person])) if qr_person else set()
+        iris_enrolled = (
+            await self._iris_gallery.enrolled([qr_person])
+            if qr_person and iris and self._iris_gallery
+            else set()
+        )
         facts = PassageFacts(
             temperature=Temperature(temperature.decision.value),
             declaration=status,
@@ -216,6 +256,9 @@ class ScreeningService:
             face_person=face_person,
             qr_person_enrolled=qr_person in enrolled,
             case_or_contact=person is not None and await self._case_or_contact(person, now),
+            iris_checked=iris is not None,
+            iris_person=iris_person,
+            qr_person_iris_enrolled=qr_person in iris_enrolled,
         )
         outcome, reasons = decide(facts)
         enrol = (
@@ -224,6 +267,7 @@ class ScreeningService:
             and embedding is not None
             and face_person is None
             and qr_person not in enrolled
+            and Reason.QR_IRIS_MISMATCH not in reasons  # the eye says it is someone else
             and declaration_id is not None
             and await self._consents(declaration_id)
         )
@@ -255,7 +299,7 @@ class ScreeningService:
                 EventPerson(
                     person_id=person,
                     score=round(score, 4) if face_person == person and score is not None else None,
-                    via="qr" if qr_person else "face",
+                    via=via or "qr",
                 )
                 if person
                 else None
@@ -263,6 +307,7 @@ class ScreeningService:
             declaration=EventDeclaration(status=status, declaration_id=declaration_id),
             enrolled=enrol,
             face_person_id=face_person if face_person != person else None,
+            iris=iris,
             decision_ms=max(0, round((now_utc().timestamp() - obs[-1].at) * 1000)),
         )
         at = int(first.at)
@@ -288,9 +333,12 @@ class ScreeningService:
         visible: list[bytes],
         thermal: list[tuple[str, bytes]],
         qr_text: str | None,
+        iris: list[bytes] | None = None,
     ) -> tuple[ScreeningEvent, bool]:
         """A passage a device pushed (its frames 1/5 s apart, from `at`): the same
-        fusion and rule as a camera's, for the largest face of each frame."""
+        fusion and rule as a camera's, for the largest face of each frame, and the eye
+        images of its iris camera, if any (one without a usable eye is passed over; a
+        file that is not an image is refused)."""
         camera = next((c for c in checkpoint.visible_cameras() if c.lane == lane), None)
         if lane > checkpoint.lanes:
             raise DomainError.of("lane", "lane_unknown", lanes=checkpoint.lanes)
@@ -308,6 +356,7 @@ class ScreeningService:
         faces = [s.faces[0] if s.faces else None for s in sights]
         if not any(faces):
             raise DomainError.of("visible", "no_face_in_frames")
+        irises = await self._encode_irises(iris or [])
         start = at.timestamp()
         ats = [start + i * PUSH_FRAME_INTERVAL_S for i in range(len(visible))]
         thermal_camera = checkpoint.thermal_of(camera.id) if camera else None
@@ -344,5 +393,29 @@ class ScreeningService:
             if face is not None
         )
         return await self.screen(
-            Passage(checkpoint.id, lane, camera.id if camera else f"lane-{lane}", observations)
+            Passage(
+                checkpoint.id,
+                lane,
+                camera.id if camera else f"lane-{lane}",
+                observations,
+                irises,
+            )
         )
+
+    async def _encode_irises(self, images: list[bytes]) -> tuple[EncodedIris, ...]:
+        if not images:
+            return ()
+        encoder = self._iris
+        if encoder is None:
+            raise DomainError.of("request", "iris_unavailable")
+        encoded = []
+        for image in images:
+            try:
+                encoded.append(await encoder.encode_iris(image))
+            except InferenceBusy:
+                raise DomainError.of("request", "busy") from None
+            except ImageError as e:  # not an image at all: the device sent the wrong file
+                raise refused_input("iris", e) from None
+            except InputError:  # an image without a usable eye (closed, turned away)
+                continue
+        return tuple(encoded)

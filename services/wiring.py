@@ -21,6 +21,7 @@ from dichte.services.declarations import DeclarationGateway, DeclarationService
 from dichte.services.delivery import Target
 from dichte.services.faces import GalleryClient, Inference
 from dichte.services.flags import FlagService
+from dichte.services.iris import IrisEncoding, IrisGalleryClient
 from dichte.services.screening import ScreeningService
 from dichte.services.vision import Vision, screening_policy
 from dichte.store.checkpoints import CheckpointStore
@@ -88,6 +89,8 @@ def screening_service(
     gallery: GalleryClient,
     declarations: DeclarationService,
     vision: Vision | None = None,
+    iris: IrisEncoding | None = None,
+    iris_gallery: IrisGalleryClient | None = None,
 ) -> ScreeningService:
     """What turns a passage's frames into a stored screening event (the cameras', and
     the API's for frames a device pushes)."""
@@ -102,6 +105,9 @@ def screening_service(
         qr_ttl=timedelta(hours=settings.qr_token_ttl_hours),
         vision=vision,
         jurisdictions=jurisdictions(settings),
+        iris=iris,
+        iris_gallery=iris_gallery,
+        iris_threshold=settings.iris_match_threshold,
     )
 
 

@@ -15,6 +15,7 @@ from dichte.services.checkpoints import CheckpointService
 from dichte.services.declarations import DeclarationGateway
 from dichte.services.faces import FaceService, GalleryClient, Inference
 from dichte.services.inspections import InspectionService
+from dichte.services.iris import IrisEncoding, IrisGalleryClient, IrisService
 from dichte.services.reports import ReportService
 from dichte.services.units import UnitService
 from dichte.services.venues import VenueService
@@ -43,9 +44,12 @@ def build_services(
     inference: Inference | None = None,
     gallery: GalleryClient | None = None,
     vision: Vision | None = None,
+    iris: IrisEncoding | None = None,
+    iris_gallery: IrisGalleryClient | None = None,
 ) -> Services:
     """The services one process serves the API with. Without `inference` the face routes
-    answer 503 faces_unavailable; without `vision`, thermal and QR photos 503."""
+    answer 503 faces_unavailable; without `iris`, the iris routes 503 iris_unavailable;
+    without `vision`, thermal and QR photos 503."""
     metrics = metrics or NoMetrics()
     declarations_service = declaration_service(settings, declarations_gateway, signing_key, metrics)
     units = jurisdictions(settings)
@@ -79,6 +83,8 @@ def build_services(
                 gallery=gallery,
                 declarations=declarations_service,
                 vision=vision,
+                iris=iris,
+                iris_gallery=iris_gallery,
             )
             if inference is not None and gallery is not None
             else None
@@ -89,6 +95,11 @@ def build_services(
         faces=(
             FaceService(inference, gallery, settings.face_match_threshold)
             if inference is not None
+            else None
+        ),
+        iris=(
+            IrisService(iris, iris_gallery, settings.iris_match_threshold)
+            if iris is not None
             else None
         ),
     )

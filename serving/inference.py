@@ -4,7 +4,9 @@
   aligned and judged (`Sight`);
 - `FaceEmbedder` (SFace): aligned crops → embeddings;
 - `ThermalMeter`: a radiometric file → temperatures and, given the eyes, the decision;
-- `QrReader`: a photo → the QR codes in it.
+- `QrReader`: a photo → the QR codes in it;
+- `IrisEncoder`: a near-infrared eye image → its iris segmented, judged and encoded
+  (the Gabor bank batched across callers).
 
 Callers send frames and uploads as ObjectRefs (`ray.put` once; the replica reads them
 from the object store) and crops as arrays; never JSON. Uploads are decoded here, with
@@ -36,7 +38,10 @@ from dichte.models.faces.pipeline import (
     look,
 )
 from dichte.models.images import decode_image, stored_photo
+from dichte.models.iris.encoder import GaborParams
+from dichte.models.iris.pipeline import IrisParams, IrisPipeline, PreparedIris
 from dichte.models.qr import QrCode, decode_qr
+from dichte.models.results import EncodedIris
 from dichte.models.thermal.blackbody import BlackbodyConfig, BlackbodyReference
 from dichte.models.thermal.canthus import Point, to_thermal
 from dichte.models.thermal.formats import read_thermal
@@ -214,3 +219,33 @@ class QrReaderDeployment:
         """A photo to keep (an inspection's): bounded decode, scaled, JPEG again."""
         value = await _resolved(photo)
         return stored_photo(value, max_pixels=self._max_pixels)
+
+
+@serve.deployment(name="IrisEncoder")
+class IrisEncoderDeployment(_Batched):
+    """Segmentation, quality and normalisation per request (OpenCV); the Gabor filter
+    bank (ONNX) over a batch of eyes from every caller."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        super().__init__("IrisEncoder")
+        self._max_pixels = Settings(**settings).max_image_pixels
+        self._pipeline = IrisPipeline(IrisParams(gabor=GaborParams(threads=_threads())))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
+    async def batched(self, prepared: list[PreparedIris]) -> list[EncodedIris]:
+        self._seen(len(prepared))
+        codes = self._pipeline.encode(prepared)
+        return [
+            EncodedIris(p.pupil, p.iris, p.quality, code)
+            for p, code in zip(prepared, codes, strict=True)
+        ]
+
+    async def encode(self, photo: bytes | np.ndarray | ray.ObjectRef) -> EncodedIris:
+        """An eye image (encoded bytes are decoded here, with the upload bounds) → its
+        code with the quality judged; IrisError when there is no eye to encode."""
+        value = await _resolved(photo)
+        image = (
+            decode_image(value, max_pixels=self._max_pixels) if isinstance(value, bytes) else value
+        )
+        result: EncodedIris = await self.batched(self._pipeline.prepare(image))
+        return result

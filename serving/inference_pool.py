@@ -1,5 +1,6 @@
 """The client side of the inference deployments, what a camera stream or an API replica
-holds: routes to `FaceDetector` / `FaceEmbedder` / `ThermalMeter` / `QrReader` through
+holds: routes to `FaceDetector` / `FaceEmbedder` / `ThermalMeter` / `QrReader` /
+`IrisEncoder` through
 DeploymentHandles, bounds the requests it has in flight, and says "busy" at once
 instead of queueing without end (a camera drops the frame and takes the next; traffic
 must not wait on a backlog of stale frames). A request whose replica died is retried
@@ -19,7 +20,7 @@ import ray
 from ray import exceptions as ray_errors
 from ray.serve.exceptions import BackPressureError
 
-from dichte.models.results import QrCode, Sight
+from dichte.models.results import EncodedIris, QrCode, Sight
 from dichte.models.thermal.screening import Screening
 from dichte.services.faces import InferenceBusy, Photo
 from dichte.services.vision import Point, ThermalRequest
@@ -114,6 +115,20 @@ class InferencePool(BoundedClient):
     async def _embed_one(self, crop: np.ndarray) -> np.ndarray:
         vector: np.ndarray = await self._call(lambda: self._embedder.embed.remote(crop))
         return vector
+
+
+class IrisPool(BoundedClient):
+    """Irises: `encode_iris` an eye image."""
+
+    def __init__(self, encoder: Any, max_in_flight: int = 32, retries: int = 3) -> None:
+        super().__init__(max_in_flight, retries)
+        self._encoder = by_reference(encoder)
+
+    async def encode_iris(self, photo: Photo | ray.ObjectRef) -> EncodedIris:
+        ref = _ref(photo)
+        async with self._slot():
+            encoded: EncodedIris = await self._call(lambda: self._encoder.encode.remote(ref))
+            return encoded
 
 
 class VisionPool(BoundedClient):

@@ -16,13 +16,13 @@ from ray.serve.handle import DeploymentHandle
 from dichte.actors.checkpoints import get_or_create_supervisor
 from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_create_store_actor
 from dichte.actors.forwarder import get_or_create_forwarder
-from dichte.actors.gallery import ShardedGallery
+from dichte.actors.gallery import ShardedGallery, ShardedIrisGallery
 from dichte.actors.retention import get_or_create_retention_keeper
 from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.serving.composition import build_services
-from dichte.serving.inference_pool import InferencePool, VisionPool
+from dichte.serving.inference_pool import InferencePool, IrisPool, VisionPool
 from dichte.store.epi import EpiStore
 
 
@@ -36,6 +36,7 @@ class DeclarationIngress:
         embedder: DeploymentHandle | None = None,
         thermal: DeploymentHandle | None = None,
         qr: DeploymentHandle | None = None,
+        iris: DeploymentHandle | None = None,
     ) -> None:
         self._settings = Settings(**settings)
         self._workers = settings
@@ -55,6 +56,9 @@ class DeclarationIngress:
             VisionPool(thermal, qr, max_in_flight=s.face_requests_in_flight)
             if thermal is not None and qr is not None
             else None
+        )
+        self._iris = (
+            IrisPool(iris, max_in_flight=s.face_requests_in_flight) if iris is not None else None
         )
 
     def __serve_build_asgi_app__(self) -> Any:
@@ -76,6 +80,12 @@ class DeclarationIngress:
                 else None
             ),
             vision=self._vision,
+            iris=self._iris,
+            iris_gallery=(
+                ShardedIrisGallery(self._workers, shards=s.face_gallery_shards)
+                if self._iris
+                else None
+            ),
         )
         return create_app(s, services)
 
@@ -111,6 +121,7 @@ def bind_ingress(
     from dichte.serving.inference import (
         FaceDetectorDeployment,
         FaceEmbedderDeployment,
+        IrisEncoderDeployment,
         QrReaderDeployment,
         ThermalMeterDeployment,
     )
@@ -127,4 +138,5 @@ def bind_ingress(
         bound(FaceEmbedderDeployment, "FaceEmbedder"),
         bound(ThermalMeterDeployment, "ThermalMeter"),
         bound(QrReaderDeployment, "QrReader"),
+        bound(IrisEncoderDeployment, "IrisEncoder"),
     )

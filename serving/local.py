@@ -1,7 +1,7 @@
-"""The models and the face gallery in this process, without Ray and without batching
-across callers: what the inference deployments and the gallery shards run, for one
-machine's command line and for the benchmark's peer (the same checkpoint pipeline as
-one plain process)."""
+"""The models and the face gallery in this process (and iris encoding), without Ray
+and without batching across callers: what the inference deployments and the gallery
+shards run, for one machine's command line and for the benchmark's peer (the same
+checkpoint pipeline as one plain process)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from dichte.models.faces.pipeline import (
     look,
 )
 from dichte.models.images import decode_image
+from dichte.models.iris.pipeline import IrisPipeline
 from dichte.models.qr import decode_qr
-from dichte.models.results import QrCode, Sight
+from dichte.models.results import EncodedIris, QrCode, Sight
 
 if TYPE_CHECKING:
     from dichte.domain.settings import Settings
@@ -51,6 +52,20 @@ class LocalInference:
 
     async def read_qr(self, photo: Any) -> list[QrCode]:
         return await asyncio.to_thread(decode_qr, self._image(photo))
+
+
+class LocalIris:
+    """Iris encoding in this process (`encode_iris`), what the IrisEncoder runs."""
+
+    def __init__(self, max_pixels: int) -> None:
+        self._pipeline = IrisPipeline()
+        self._max_pixels = max_pixels
+
+    async def encode_iris(self, photo: bytes | np.ndarray) -> EncodedIris:
+        image = (
+            decode_image(photo, max_pixels=self._max_pixels) if isinstance(photo, bytes) else photo
+        )
+        return await asyncio.to_thread(self._pipeline.run, image, strict=False)
 
 
 class LocalGallery:

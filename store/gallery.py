@@ -1,45 +1,69 @@
-"""Enrolled face templates in Redis: sealed (AES-256-GCM, the person id as associated
+"""Enrolled biometric templates in Redis: face templates (one per person) and iris
+templates (one per eye), sealed (AES-256-GCM, the person, and the eye, as associated
 data) and expiring with the biometric retention. Only sealed bytes reach Redis."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
 
-from dichte.domain.templates import Template, open_sealed, seal
+from dichte.domain.templates import (
+    IrisTemplate,
+    Template,
+    entry_person,
+    open_iris,
+    open_sealed,
+    seal,
+    seal_iris,
+)
 from dichte.store.keys import Keys
 
 LOAD_BATCH = 1000  # templates read per MGET when a shard loads
+T = TypeVar("T", Template, IrisTemplate)
 
 
-class TemplateStore:
+class _SealedTemplates(Generic[T]):
+    """Templates under `<prefix>:<kind>:<entry>`; an entry is what a template is bound to."""
+
     def __init__(self, redis_url: str, key_prefix: str, key: bytes) -> None:
         self._redis = aioredis.Redis.from_url(redis_url)
         self._keys = Keys(key_prefix)
         self._key = key
         self.unreadable = 0  # sealed blobs that did not open (wrong key, tampering)
 
-    async def save(self, t: Template) -> None:
-        await self._redis.set(
-            self._keys.face_template(t.person_id), seal(self._key, t), exat=t.expires_at
-        )
+    def _redis_key(self, entry: str) -> str:
+        raise NotImplementedError
 
-    async def delete(self, person_id: str) -> bool:
-        return bool(await self._redis.delete(self._keys.face_template(person_id)))
+    def _pattern(self) -> str:
+        raise NotImplementedError
 
-    async def load(self, owns: Callable[[str], bool] = lambda person_id: True) -> list[Template]:
-        """Every template `owns` accepts, read in batches (SCAN, then one MGET a batch)."""
-        prefix = self._keys.face_template("")
-        found: list[Template] = []
+    def _entry(self, t: T) -> str:
+        raise NotImplementedError
+
+    def _seal(self, t: T) -> bytes:
+        raise NotImplementedError
+
+    def _open_blob(self, entry: str, blob: bytes) -> T:
+        raise NotImplementedError
+
+    async def save(self, t: T) -> None:
+        await self._redis.set(self._redis_key(self._entry(t)), self._seal(t), exat=t.expires_at)
+
+    async def delete(self, entries: list[str]) -> int:
+        return int(await self._redis.delete(*map(self._redis_key, entries))) if entries else 0
+
+    async def load(self, owns: Callable[[str], bool] = lambda person_id: True) -> list[T]:
+        """Every template whose person `owns` accepts, read in batches (SCAN, then one
+        MGET a batch)."""
+        prefix = self._redis_key("")
+        found: list[T] = []
         batch: list[str] = []
-        async for raw_key in self._redis.scan_iter(
-            self._keys.face_templates_pattern(), count=LOAD_BATCH
-        ):
-            person_id = raw_key.decode()[len(prefix) :]
-            if owns(person_id):
-                batch.append(person_id)
+        async for raw_key in self._redis.scan_iter(self._pattern(), count=LOAD_BATCH):
+            entry = raw_key.decode()[len(prefix) :]
+            if owns(self._person(entry)):
+                batch.append(entry)
             if len(batch) >= LOAD_BATCH:
                 found += await self._open(batch)
                 batch = []
@@ -47,17 +71,61 @@ class TemplateStore:
             found += await self._open(batch)
         return found
 
-    async def _open(self, person_ids: list[str]) -> list[Template]:
-        blobs = await self._redis.mget([self._keys.face_template(p) for p in person_ids])
+    def _person(self, entry: str) -> str:
+        return entry
+
+    async def _open(self, entries: list[str]) -> list[T]:
+        blobs = await self._redis.mget([self._redis_key(e) for e in entries])
         opened = []
-        for person_id, blob in zip(person_ids, blobs, strict=True):
+        for entry, blob in zip(entries, blobs, strict=True):
             if blob is None:  # expired between SCAN and MGET
                 continue
             try:
-                opened.append(open_sealed(self._key, person_id, cast(bytes, blob)))
+                opened.append(self._open_blob(entry, cast(bytes, blob)))
             except ValueError:
                 self.unreadable += 1
         return opened
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class TemplateStore(_SealedTemplates[Template]):
+    """Face templates: one per person, the entry is the person id."""
+
+    def _redis_key(self, entry: str) -> str:
+        return self._keys.face_template(entry)
+
+    def _pattern(self) -> str:
+        return self._keys.face_templates_pattern()
+
+    def _entry(self, t: Template) -> str:
+        return t.person_id
+
+    def _seal(self, t: Template) -> bytes:
+        return seal(self._key, t)
+
+    def _open_blob(self, entry: str, blob: bytes) -> Template:
+        return open_sealed(self._key, entry, blob)
+
+
+class IrisTemplateStore(_SealedTemplates[IrisTemplate]):
+    """Iris templates: one per eye, the entry is `<person>/<eye>`."""
+
+    def _redis_key(self, entry: str) -> str:
+        return self._keys.iris_template(entry)
+
+    def _pattern(self) -> str:
+        return self._keys.iris_templates_pattern()
+
+    def _entry(self, t: IrisTemplate) -> str:
+        return t.entry
+
+    def _person(self, entry: str) -> str:
+        return entry_person(entry)[0]
+
+    def _seal(self, t: IrisTemplate) -> bytes:
+        return seal_iris(self._key, t)
+
+    def _open_blob(self, entry: str, blob: bytes) -> IrisTemplate:
+        return open_iris(self._key, entry, blob)

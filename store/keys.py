@@ -153,6 +153,13 @@ class Keys:
     def face_templates_pattern(self) -> str:
         return self._k("face", "*")
 
+    # iris templates (sealed, AES-GCM), one per eye (`<person>/<eye>`), expiring alike
+    def iris_template(self, entry: str) -> str:
+        return self._k("iris", entry)
+
+    def iris_templates_pattern(self) -> str:
+        return self._k("iris", "*")
+
     # counters the reports read (domain.reports names their fields)
     def commune_day(self, commune_code: int | str, day: str) -> str:
         return self._k("stats", "commune", str(commune_code), day)

@@ -30,7 +30,7 @@ def test_serve_config_is_a_valid_serve_deploy_config(name: str) -> None:
     # The default (5) collapses throughput under load: the config must raise it.
     assert options["DeclarationIngress"]["max_ongoing_requests"] > 5
     # Inference batches, and refuses instead of queueing without end.
-    for deployment in ("FaceDetector", "FaceEmbedder"):
+    for deployment in ("FaceDetector", "FaceEmbedder", "IrisEncoder"):
         assert options[deployment]["user_config"]["max_batch_size"] > 1
         assert options[deployment]["max_queued_requests"] > 0
         resources = options[deployment]["ray_actor_options"]

@@ -159,6 +159,10 @@ async def push_screening(
         File(description="Radiometric frames, as many as the visible ones, same order"),
     ] = None,
     qr_text: Annotated[str | None, Form(max_length=1000)] = None,
+    iris: Annotated[
+        list[UploadFile] | None,
+        File(description="Near-infrared eye images of the person (an iris camera's), if any"),
+    ] = None,
 ) -> ScreeningEvent:
     """One passage from a checkpoint device that cannot stream: the same fusion and rule
     as the cameras', answered with its event."""
@@ -170,6 +174,7 @@ async def push_screening(
         visible=[await f.read() for f in visible],
         thermal=[(f.filename or "", await f.read()) for f in thermal or []],
         qr_text=qr_text,
+        iris=[await f.read() for f in iris or []],
     )
     if not created:
         response.status_code = 200

@@ -100,7 +100,7 @@ def gabor_graph(p: GaborParams) -> bytes:
         helper.make_node("Conv", ["validity", "box"], ["valid_4d"], strides=[row_step, col_step]),
         helper.make_node("Squeeze", ["valid_4d", "channel_axis"], ["valid"]),
     ]
-    batch = ["batch", 1, ROWS, COLS]
+    batch: list[str | int | None] = ["batch", 1, ROWS, COLS]
     graph = helper.make_graph(
         nodes,
         "iris_gabor",

@@ -1,13 +1,5 @@
-"""Iris matching: the masked fractional Hamming distance over rotations, with Daugman's
-normalisation for the number of bits compared, and 1:N over packed codes.
-
-    raw = popcount((a XOR b) AND mask_a AND mask_b) / popcount(mask_a AND mask_b)
-    hd  = 0.5 - (0.5 - raw) * sqrt(n / TYPICAL_BITS_COMPARED)
-
-floored at 0, taking the rotation (a circular shift of the probe's angle columns
-within ±shifts) with the lowest hd. The normalisation makes a distance over few bits
-(a half-closed eye) less decisive than one over many, as in Daugman's "How iris
-recognition works" (2004). Fewer than MIN_BITS_COMPARED bits decide nothing: hd = 0.5.
+"""Iris 1:N over packed codes: the distance of `code.distance` (masked, normalised,
+best rotation) against every gallery row.
 
 1:N scans every gallery row for every rotation in one compiled loop (numba; the codes
 and masks of a row are read once from memory for all rotations). The plain numpy form,
@@ -22,35 +14,28 @@ from collections.abc import Hashable, Iterable
 import numba
 import numpy as np
 
-from dichte.models.iris.code import WORDS, IrisCode
+from dichte.models.iris.code import (  # the distance's definition, re-exported here
+    DEFAULT_SHIFTS,
+    MATCH_THRESHOLD,
+    MIN_BITS_COMPARED,
+    TYPICAL_BITS_COMPARED,
+    WORDS,
+    IrisCode,
+    distance,
+    normalised_hd,
+)
 
-# Bits compared in a typical genuine comparison of our codes (2048 bits, ~60 % kept by
-# the masks of both eyes): the CASIA pairs compare about 950 (median). Daugman used 911.
-TYPICAL_BITS_COMPARED = 1000
-MIN_BITS_COMPARED = 256
-DEFAULT_SHIFTS = 8  # ±8 columns of 2.8°: an eye turned up to ±22.5°
-# Same eye when hd ≤ this. CASIA's same-eye pairs reach 0.31 and different eyes start at
-# 0.40 (README's table); 0.34 keeps every same-eye pair with margin on the impostor side.
-MATCH_THRESHOLD = 0.34
-
-
-def normalised_hd(disagree: np.ndarray, compared: np.ndarray) -> np.ndarray:
-    """Daugman's normalised distance from the disagreeing and compared bit counts."""
-    n = np.asarray(compared, np.float64)
-    raw = np.divide(disagree, n, out=np.full(n.shape, 0.5), where=n > 0)
-    hd = np.maximum(0.0, 0.5 - (0.5 - raw) * np.sqrt(n / TYPICAL_BITS_COMPARED))
-    return np.where(n >= MIN_BITS_COMPARED, hd, 0.5)
-
-
-def distance(a: IrisCode, b: IrisCode, shifts: int = DEFAULT_SHIFTS) -> tuple[float, int, int]:
-    """(hd, best shift of b relative to a in columns, bits compared there)."""
-    codes, masks = b.shifted_words(shifts)
-    code, mask = a.words()
-    d = np.bitwise_count((codes ^ code) & (masks & mask)).sum(axis=1)
-    n = np.bitwise_count(masks & mask).sum(axis=1)
-    hd = normalised_hd(d, n)
-    best = int(np.argmin(hd))
-    return float(hd[best]), best - shifts, int(n[best])
+__all__ = [
+    "DEFAULT_SHIFTS",
+    "MATCH_THRESHOLD",
+    "MIN_BITS_COMPARED",
+    "TYPICAL_BITS_COMPARED",
+    "CodeMatrix",
+    "distance",
+    "normalised_hd",
+    "scan",
+    "scan_numpy",
+]
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
@@ -66,17 +51,19 @@ def _scan(
     n_rows, n_words = codes.shape
     n_shifts = probe_codes.shape[0]
     for i in numba.prange(n_rows):
-        best = 0.5
+        best = 1.0
         for s in range(n_shifts):
-            disagree = 0
-            compared = 0
+            disagree = np.uint64(0)
+            compared = np.uint64(0)
             for w in range(n_words):
                 m = probe_masks[s, w] & masks[i, w]
                 disagree += _popcount((probe_codes[s, w] ^ codes[i, w]) & m)
                 compared += _popcount(m)
+            hd = 0.5  # too few bits compared decide nothing (as `normalised_hd`)
             if compared >= min_bits:
                 hd = 0.5 - (0.5 - disagree / compared) * np.sqrt(compared / typical)
-                best = min(best, max(hd, 0.0))
+                hd = min(max(hd, 0.0), 1.0)
+            best = min(best, hd)
         out[i] = best
 
 
@@ -101,7 +88,7 @@ def scan(probe: IrisCode, codes: np.ndarray, masks: np.ndarray, shifts: int) -> 
 def scan_numpy(probe: IrisCode, codes: np.ndarray, masks: np.ndarray, shifts: int) -> np.ndarray:
     """The same as `scan` with numpy's bitwise_count, rotation by rotation (the reference)."""
     probe_codes, probe_masks = probe.shifted_words(shifts)
-    best = np.full(len(codes), 0.5)
+    best = np.full(len(codes), 1.0)
     for code, mask in zip(probe_codes, probe_masks, strict=True):
         both = masks & mask
         d = np.bitwise_count((codes ^ code) & both).sum(axis=1)

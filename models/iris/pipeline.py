@@ -21,6 +21,7 @@ from dichte.models.errors import IrisError
 from dichte.models.iris.code import IrisCode
 from dichte.models.iris.encoder import COLS, ROWS, GaborBank, GaborParams
 from dichte.models.iris.segmentation import Circle, IrisSegmenter, Segmentation, SegmenterParams
+from dichte.models.results import EncodedIris, IrisQuality, quality_detail
 
 
 class QualityParams(BaseModel):
@@ -43,6 +44,11 @@ class QualityParams(BaseModel):
         0.15,
         description="high-frequency energy of the normalised iris (std of its Laplacian "
         "at unit variance); a defocused eye falls below",
+    )
+    min_pupil_aspect: float = Field(
+        0.8,
+        description="minor/major axis of the pupil: an eye turned 37° or more from the camera "
+        "shows an oval pupil (cos 37° = 0.8)",
     )
     max_centre_offset: float = Field(
         0.2,
@@ -67,17 +73,6 @@ class IrisParams(BaseModel):
 
 
 @dataclass(frozen=True)
-class IrisQuality:
-    iris_radius_px: float
-    pupil_ratio: float
-    usable: float  # fraction of the normalised iris that is texture
-    focus: float
-    centre_offset: float
-    ok: bool
-    reasons: tuple[str, ...]  # IrisError codes, worst first
-
-
-@dataclass(frozen=True)
 class PreparedIris:
     """One eye, segmented, judged and unwrapped, ready for the filter bank."""
 
@@ -86,14 +81,6 @@ class PreparedIris:
     quality: IrisQuality
     texture: np.ndarray  # (ROWS, COLS) float32, standardised, masked pixels at 0
     validity: np.ndarray  # (ROWS, COLS) bool
-
-
-@dataclass(frozen=True)
-class EncodedIris:
-    pupil: Circle
-    iris: Circle
-    quality: IrisQuality
-    code: IrisCode
 
 
 def rubber_sheet(seg: Segmentation) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +137,7 @@ def judge(
         reasons.append("too_small")
     if not p.pupil_ratio[0] <= ratio <= p.pupil_ratio[1]:
         reasons.append("pupil_ratio")
-    if offset > p.max_centre_offset:
+    if offset > p.max_centre_offset or seg.pupil_aspect < p.min_pupil_aspect:
         reasons.append("off_gaze")
     if usable < p.min_usable:
         reasons.append("occluded")
@@ -162,6 +149,7 @@ def judge(
         usable=usable,
         focus=focus,
         centre_offset=offset,
+        pupil_aspect=seg.pupil_aspect,
         ok=not reasons,
         reasons=tuple(reasons),
     )
@@ -213,10 +201,3 @@ class IrisPipeline:
             raise IrisError(reason, quality_detail(prepared.quality))
         (code,) = self.encode([prepared])
         return EncodedIris(prepared.pupil, prepared.iris, prepared.quality, code)
-
-
-def quality_detail(q: IrisQuality) -> str:
-    return (
-        f"iris radius {q.iris_radius_px:.0f} px, pupil ratio {q.pupil_ratio:.2f}, "
-        f"usable {q.usable:.0%}, focus {q.focus:.2f}, centre offset {q.centre_offset:.2f}"
-    )

@@ -49,6 +49,7 @@ class Segmentation:
     noise: np.ndarray  # bool (H, W): eyelid, eyelash, reflection pixels (not iris texture)
     grey: np.ndarray  # uint8 (H, W): the image segmented (after any shrink)
     scale: float  # pixels of `grey` per pixel of the image given
+    pupil_aspect: float  # minor / major axis of the pupil blob's ellipse (1 = round)
 
 
 def as_grey(image: np.ndarray, max_channel_spread: float) -> np.ndarray:
@@ -104,7 +105,8 @@ def _best_boundary(
         for angles in arcs:
             samples = _radial_samples(img, cx, cy, radii, angles)
             smooth = cv2.filter2D(samples, -1, kernel, borderType=cv2.BORDER_REPLICATE)
-            slopes = np.sort(np.diff(smooth, axis=0), axis=1)
+            # grey levels per pixel of radius, whatever the radial step
+            slopes = np.sort(np.diff(smooth, axis=0) / np.diff(radii)[:, None], axis=1)
             quarter = slopes.shape[1] // 4
             per_arc.append(slopes[:, quarter : slopes.shape[1] - quarter].mean(axis=1))
         d = np.min(per_arc, axis=0)
@@ -140,21 +142,23 @@ class IrisSegmenter:
         specular = self._specular(grey)
         clean = cv2.inpaint(grey, specular.astype(np.uint8), 5, cv2.INPAINT_TELEA)
         smooth = cv2.GaussianBlur(clean, (0, 0), 1.5).astype(np.float32)
-        pupil = self._pupil(clean, smooth)
+        pupil, aspect = self._pupil(clean, smooth)
         iris = self._limbus(smooth, pupil)
         noise = self._noise(clean, smooth, pupil, iris) | specular
-        return Segmentation(pupil, iris, noise, grey, scale)
+        return Segmentation(pupil, iris, noise, grey, scale, aspect)
 
     def _specular(self, grey: np.ndarray) -> np.ndarray:
         bright = grey >= self.params.specular_level
         # Only small spots are reflections; large bright areas are skin or sclera.
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), 8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(
+            bright.astype(np.uint8), connectivity=8
+        )
         small = np.zeros(n, bool)
         small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max(60, grey.size // 1500)
         spots = small[labels]
         return cv2.dilate(spots.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
-    def _pupil(self, clean: np.ndarray, smooth: np.ndarray) -> Circle:
+    def _pupil(self, clean: np.ndarray, smooth: np.ndarray) -> tuple[Circle, float]:
         """The darkest, roundest blob of a plausible size away from the image border,
         then the operator around it."""
         p = self.params
@@ -162,11 +166,11 @@ class IrisSegmenter:
         blurred = cv2.medianBlur(clean, 7)
         low = float(np.percentile(blurred, 1))
         min_r = max(p.min_pupil_px, 0.025 * min(h, w))
-        candidates: list[tuple[float, Circle]] = []
+        candidates: list[tuple[float, Circle, float]] = []
         for delta in (10, 18, 28, 40, 55):
-            mask = (blurred <= low + delta).astype(np.uint8)
+            dark = (blurred <= low + delta).astype(np.uint8)
             # Opening removes eyelashes (thin and dark): a pupil survives it.
-            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+            mask = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
             contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             for c in contours:
                 area = cv2.contourArea(c)
@@ -180,16 +184,19 @@ class IrisSegmenter:
                 if roundness < 0.5:
                     continue
                 darkness = 255.0 - float(smooth[int(cy), int(cx)])
-                candidates.append((roundness**2 * darkness * np.sqrt(area), (cx, cy, r)))
+                axes = cv2.fitEllipse(c)[1] if len(c) >= 5 else (1.0, 1.0)
+                aspect = min(axes) / max(max(axes), 1e-6)
+                score = roundness**2 * darkness * np.sqrt(area)
+                candidates.append((score, (cx, cy, r), aspect))
         if not candidates:
             raise IrisError("no_pupil")
-        cx, cy, r = max(candidates, key=lambda c: c[0])[1]
+        _, (cx, cy, r), aspect = max(candidates, key=lambda c: c[0])
         radii = np.arange(max(min_r, 0.7 * r), 1.3 * r + 2, 1.0)
         whole = [np.linspace(0, 2 * np.pi, 90, endpoint=False)]  # one arc: the whole circle
         best = _best_boundary(smooth, _grid(cx, cy, max(2.0, 0.1 * r), 1.0), radii, whole)
         if best[3] < 3.0:  # no dark-to-bright edge worth the name around the blob
             raise IrisError("no_pupil", "no pupil boundary")
-        return best[:3]
+        return best[:3], aspect
 
     def _limbus(self, smooth: np.ndarray, pupil: Circle) -> Circle:
         p = self.params
@@ -200,6 +207,9 @@ class IrisSegmenter:
         if len(radii) < 8:
             raise IrisError("no_iris", "the pupil fills the image")
         arcs = [np.deg2rad(np.linspace(a, b, 24)) for a, b in p.lateral_arcs_deg]
+        # Limbus and pupil are nearly concentric in an eye facing the camera: the
+        # centre is searched near the pupil's (a wide search finds false edges:
+        # lashes, lids). An eye looking aside is told by its oval pupil (`_pupil`).
         centres = _grid(px, py, 0.25 * pr, max(1.0, 0.08 * pr))
         cx, cy, r, _ = _best_boundary(smooth, centres, radii, arcs, pupil)
         fine = np.arange(max(radii[0], r - 6), r + 7, 0.5)

@@ -1,0 +1,1 @@
+"""Iris recognition: segmentation, normalisation, Gabor phase code, matching."""
