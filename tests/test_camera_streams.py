@@ -22,10 +22,14 @@ import ray
 from ray import serve
 
 from dichte.actors.checkpoints import NAMESPACE, SUPERVISOR_NAME, actor_name
+from dichte.actors.gallery import ShardedIrisGallery
 from dichte.domain.checkpoints import CameraConfig, CheckpointConfig
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
+from dichte.domain.templates import Eye
 from dichte.domain.tokens import verify_qr
+from dichte.models.iris.pipeline import IrisPipeline
+from dichte.models.iris.synthetic import render_eye
 from dichte.models.thermal.simulator import SimConfig, write_scenes
 from dichte.services.declarations import DeclarationService
 from dichte.services.simulation import SimulatedTravellers
@@ -64,6 +68,7 @@ def system(
             "FaceEmbedder",
             "ThermalMeter",
             "QrReader",
+            "IrisEncoder",
         )
     }
     serve.run(bind_ingress(settings, options), name=APP, route_prefix=None)
@@ -264,6 +269,72 @@ def test_a_recorded_passage_yields_one_event_per_person_with_the_right_decision(
     # A febrile person with a reading is never let through as normal.
     assert all("fever" in e["reasons"] for e in febrile if e["temperature"] is not None)
     assert any(x["known_face"] for x in expected) and any(x["via_qr"] for x in expected)
+
+
+def test_the_lanes_iris_camera_names_each_traveller_and_catches_borrowed_qrs(
+    system: dict[str, Any], scene: dict[str, Any]
+) -> None:
+    """The same recording with an iris camera on the lane: every traveller has a
+    synthetic iris of their own (models.iris.synthetic), the declared ones enrolled
+    under their person; the camera shows the eye of whoever is at the window (a new
+    capture each frame, turned a little), nothing between travellers."""
+    settings = system["settings"]
+    truth, tokens = scene["truth"], scene["tokens"]
+    people = truth["persons"]
+    iris_of = {p["identity"]: 810_000 + i for i, p in enumerate(people)}
+    pipeline = IrisPipeline()
+    gallery = ShardedIrisGallery(settings.for_workers(), shards=settings.face_gallery_shards)
+    enrolled = {}
+    for identity, token in tokens.items():  # those who declared (their own QR exists)
+        enrolled[identity] = person_of(settings, token)
+        code = pipeline.run(render_eye(iris_of[identity]).image).code
+        run(gallery.enroll(enrolled[identity], Eye.RIGHT, code, "checkpoint"))
+    # One traveller holding up their own QR is someone else at the iris camera: the eye
+    # of another declared traveller (a borrowed QR, as the iris sees it).
+    holders = [p["identity"] for p in people if p["qr_owner"] == p["identity"]]
+    assert len(holders) >= 2  # the recording has QR holders to swap
+    impostor, lender = holders[0], holders[1]
+    eye_shown = {**{i: i for i in iris_of}, impostor: lender}
+    in_frame = {f["frame"]: p["identity"] for p in people for f in p["frames"]}
+    folder = system["data_dir"] / "scene-iris"
+    (folder / "iris").mkdir(parents=True)
+    blank = np.full((280, 320), 200, np.uint8)  # nobody at the window: no eye
+    visible = sorted((scene["folder"] / "visible").iterdir())
+    for index, frame in enumerate(visible):
+        who = in_frame.get(index)
+        eye = (
+            render_eye(
+                iris_of[eye_shown[who]], capture=index + 1, rotation_deg=float(index % 9 - 4)
+            ).image
+            if who
+            else blank
+        )
+        cv2.imwrite(str(folder / "iris" / f"{frame.stem}.png"), eye)
+    checkpoint = recorded_checkpoint("rec-iris", scene["folder"], scene["sim"])
+    iris_camera = CameraConfig(id="i1", kind="iris", lane=1, source=f"file://{folder}/iris/")
+    configure(
+        settings, checkpoint.model_copy(update={"cameras": [*checkpoint.cameras, iris_camera]})
+    )
+    wait_until(lambda: stats("rec-iris", "v1").get("state", "").startswith("ended"), what="the end")
+    got = wait_until(
+        lambda: events(settings, "rec-iris") if stats("rec-iris", "v1")["queued"] == 0 else None
+    )
+    mine = match(got, people)
+    assert None not in mine and len(got) == len(people)
+    for p, e in zip(people, mine, strict=True):
+        assert e is not None and e["iris"] is not None, (p["identity"], e)
+        # The eye names its own enrolled person, and nobody when it was never enrolled.
+        shown = eye_shown[p["identity"]]
+        assert e["iris"]["person_id"] == enrolled.get(shown), (p["identity"], e)
+        owner = p["qr_owner"]
+        if owner is not None and owner != shown:  # a QR that is not the eye's person's
+            assert "qr_iris_mismatch" in e["reasons"], (p["identity"], e)
+        else:
+            assert "qr_iris_mismatch" not in e["reasons"], (p["identity"], e)
+        if owner is None and shown in enrolled:  # no QR shown: known by the eye
+            assert e["person"]["via"] == "iris" and e["declaration"]["status"] == "valid"
+    for person in enrolled.values():
+        run(gallery.forget(person))
 
 
 def test_a_killed_stream_resumes_and_loses_or_doubles_no_event(

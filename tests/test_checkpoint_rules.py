@@ -16,6 +16,7 @@ from dichte.domain.screening import (
     Reason,
     Temperature,
     decide,
+    identified,
 )
 from dichte.models.tracking import Tracker, TrackerParams
 from dichte.services.checkpoints import load_checkpoints, simulated_checkpoint
@@ -177,6 +178,82 @@ def test_the_decision(changes: dict[str, object], reasons: tuple[Reason, ...]) -
     outcome, got = decide(facts(**changes))
     assert got == reasons
     assert outcome is (Outcome.SECONDARY if reasons else Outcome.PASS)
+
+
+IRIS = {"iris_checked": True, "qr_person_iris_enrolled": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reasons"),
+    [
+        pytest.param({**IRIS, "iris_person": "p1"}, (), id="the QR's own eye"),
+        pytest.param(
+            {**IRIS, "iris_person": "p2"}, (Reason.QR_IRIS_MISMATCH,), id="another enrolled eye"
+        ),
+        pytest.param(
+            {**IRIS, "iris_person": None}, (Reason.QR_IRIS_MISMATCH,), id="enrolled QR, other eye"
+        ),
+        pytest.param(
+            {**IRIS, "iris_person": None, "qr_person_iris_enrolled": False},
+            (),
+            id="QR person's eye not enrolled: nothing to compare",
+        ),
+        pytest.param(
+            {"iris_checked": False, "qr_person_iris_enrolled": True},
+            (),
+            id="no usable eye: nothing claimed",
+        ),
+        pytest.param(
+            {**IRIS, "iris_person": "p1", "face_person": "p2"},
+            (),
+            id="the iris overrides a face matched to someone else",
+        ),
+        pytest.param(
+            {**IRIS, "iris_person": "p1", "face_person": None},
+            (),
+            id="the iris overrides an unmatched face",
+        ),
+        pytest.param(
+            {**IRIS, "iris_person": "p2", "face_person": "p3"},
+            (Reason.QR_IRIS_MISMATCH,),
+            id="the iris names the borrower; the face is not used",
+        ),
+        pytest.param(
+            {**IRIS, "iris_person": None, "face_person": "p2"},
+            (Reason.QR_IRIS_MISMATCH, Reason.QR_FACE_MISMATCH),
+            id="no eye matched: the face still counts",
+        ),
+    ],
+)
+def test_the_decision_with_an_iris_camera(
+    changes: dict[str, object], reasons: tuple[Reason, ...]
+) -> None:
+    assert decide(facts(**changes))[1] == reasons
+
+
+def test_who_passed_qr_then_iris_then_face() -> None:
+    assert identified("q", "i", "f") == ("q", "qr")
+    assert identified(None, "i", "f") == ("i", "iris")
+    assert identified(None, None, "f") == ("f", "face")
+    assert identified(None, None, None) == (None, None)
+
+
+def test_one_iris_camera_per_lane() -> None:
+    config = CheckpointConfig(
+        id="c1",
+        name="Chốt",
+        commune_code=19363,
+        lanes=1,
+        cameras=[
+            *lane(1),
+            CameraConfig(id="i1", kind="iris", lane=1, source="rtsp://10.0.0.3/s"),
+            CameraConfig(id="i2", kind="iris", lane=1, source="rtsp://10.0.0.4/s"),
+        ],
+    )
+    assert [(e.field, e.code) for e in check_checkpoint(config)] == [
+        ("cameras", "one_iris_camera_per_lane")
+    ]
+    assert config.iris_of(1) is not None and config.iris_of(1).id == "i1"  # type: ignore[union-attr]
 
 
 def test_one_person_one_track_even_with_a_missed_frame() -> None:

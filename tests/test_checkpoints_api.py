@@ -101,9 +101,11 @@ def push(
     qr_text: str | None = None,
     at: datetime | None = None,
     checkpoint_id: str = "test-lane",
+    iris: list[bytes] | None = None,
 ) -> httpx.Response:
     files = [("visible", (f"v{i}.jpg", f)) for i, f in enumerate(frames)]
     files += [("thermal", (f"t{i}.npy", t)) for i, t in enumerate(thermal or [])]
+    files += [("iris", (f"e{i}.png", e)) for i, e in enumerate(iris or [])]
     data = {
         "checkpoint_id": checkpoint_id,
         "lane": "1",

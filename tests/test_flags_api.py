@@ -11,10 +11,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 from dichte.domain.clock import today_in_vietnam
+from dichte.domain.settings import Settings
+from dichte.models.iris.synthetic import render_eye
 from tests.factories import HUE, QUANG_TRI, distinct_declaration
 from tests.live import SHARED_DATA, LiveServer, only_error, shared, wait_for
 from tests.test_checkpoints_api import photo, push, thermal_face
@@ -392,6 +396,107 @@ def test_a_qr_shown_by_another_enrolled_person_is_flagged_on_them(
     # one flag for the borrowed QR, none for the owner's own passage
     everywhere = flags_of(http, province, f"province-{QUANG_TRI}", owner["id"])
     assert [f["rule"] for f in everywhere if f["rule"] == "borrowed_qr"] == ["borrowed_qr"]
+
+
+def synthetic_eye(identity: int, capture: int) -> bytes:
+    """A near-infrared eye image of a synthetic iris (models.iris.synthetic): its own
+    identity, so no other test's enrolled eye can answer for it."""
+    image = render_eye(identity, capture=capture, rotation_deg=4.0 * capture)
+    return cv2.imencode(".png", image.image)[1].tobytes()
+
+
+def test_a_qr_shown_by_someone_whose_iris_is_enrolled_is_flagged_on_them(
+    http: httpx.Client,
+    server: LiveServer,
+    province: dict[str, str],
+    checkpoint: str,
+    forget_faces: list[str],
+) -> None:
+    owner = declare(http, person(biometric_consent=True))
+    other = declare(http, person(commune=VINH_LINH, biometric_consent=True))
+    forget_faces += [owner["qr_token"], other["qr_token"]]
+    eyes = {owner["id"]: 910_001, other["id"]: 910_002}  # synthetic iris identities
+    person_ids = {}
+    for who in (owner, other):
+        r = http.post(
+            "/api/v1/iris/enroll",
+            files={"image": ("eye.png", synthetic_eye(eyes[who["id"]], 0))},
+            data={"person_token": who["qr_token"], "eye": "left"},
+            headers=province,
+        )
+        assert r.status_code == 201, r.text
+        person_ids[who["id"]] = r.json()["person_id"]
+    face = shared(TRAIN / "alex_lacamoire" / "img1.jpg").read_bytes()
+    start = datetime.now(UTC) + timedelta(minutes=7)
+    try:
+        # The owner's QR shown by the other person, whose eye the lane's iris camera reads.
+        borrowed = push(
+            http,
+            province,
+            [face],
+            qr_text=owner["qr_token"],
+            checkpoint_id=checkpoint,
+            at=start,
+            iris=[synthetic_eye(eyes[other["id"]], 1), synthetic_eye(eyes[other["id"]], 2)],
+        )
+        assert borrowed.status_code == 201, borrowed.text
+        event = borrowed.json()
+        assert "qr_iris_mismatch" in event["reasons"] and event["decision"] == "secondary_screening"
+        assert event["iris"]["person_id"] == person_ids[other["id"]]
+        assert event["iris"]["hd"] <= event_threshold()
+        assert event["enrolled"] is False  # the presenter's face is not enrolled as the owner
+        police = bearer(server, "police_commune", VINH_LINH)  # where the borrower lives
+        flag = raised(http, police, f"commune-{VINH_LINH}", owner["id"], "borrowed_qr")
+        assert flag["person_id"] == person_ids[other["id"]]
+        assert [(e["record"], e["detail"]) for e in flag["evidence"]] == [
+            (event["event_id"], "qr_of_another_person_by_iris")
+        ]
+        # The owner's own QR and eye: the iris confirms them, whatever face is in view.
+        own = push(
+            http,
+            province,
+            [face],
+            qr_text=owner["qr_token"],
+            checkpoint_id=checkpoint,
+            at=start + timedelta(seconds=20),
+            iris=[synthetic_eye(eyes[owner["id"]], 3)],
+        )
+        assert own.status_code == 201, own.text
+        assert not {"qr_iris_mismatch", "qr_face_mismatch"} & set(own.json()["reasons"])
+        assert own.json()["iris"]["person_id"] == person_ids[owner["id"]]
+        # No QR at all: the eye names the owner and their declaration.
+        no_qr = push(
+            http,
+            province,
+            [face],
+            checkpoint_id=checkpoint,
+            at=start + timedelta(seconds=40),
+            iris=[synthetic_eye(eyes[owner["id"]], 4)],
+        )
+        got = no_qr.json()
+        assert got["person"]["person_id"] == person_ids[owner["id"]], got
+        assert got["person"]["via"] == "iris" and got["declaration"]["status"] == "valid"
+        # A file that is not an image is refused; an image without an eye is passed over.
+        bad = push(http, province, [face], checkpoint_id=checkpoint, iris=[b"%PDF-1.4"])
+        assert only_error(bad, 422)["field"] == "iris"
+        blank = push(
+            http,
+            province,
+            [face],
+            checkpoint_id=checkpoint,
+            at=start + timedelta(seconds=60),
+            iris=[cv2.imencode(".png", np.full((280, 320), 128, np.uint8))[1].tobytes()],
+        )
+        assert blank.status_code == 201 and blank.json()["iris"] is None
+    finally:
+        for who in (owner, other):
+            http.post(
+                "/api/v1/iris/forget", data={"person_token": who["qr_token"]}, headers=province
+            )
+
+
+def event_threshold() -> float:
+    return Settings().iris_match_threshold
 
 
 # --- scoping and acting --------------------------------------------------------------------
