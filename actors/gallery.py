@@ -15,7 +15,7 @@ import ray
 from dichte.domain.keys import load_template_key
 from dichte.domain.settings import Settings
 from dichte.domain.templates import Eye, IrisTemplate, Template
-from dichte.services.gallery import Gallery, IrisGallery, IrisMatch, Match, shard_of
+from dichte.services.gallery import Gallery, IrisGallery, IrisSearch, Match, shard_of
 from dichte.store.gallery import IrisTemplateStore, TemplateStore
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class GalleryShard:
         await self._ensure_irises()
         return await self._irises.forget(person_id)
 
-    async def search_iris(self, code: IrisCode, k: int) -> list[IrisMatch]:
+    async def search_iris(self, code: IrisCode, k: int) -> IrisSearch:
         await self._ensure_irises()
         return await self._irises.search(code, k)
 
@@ -159,9 +159,10 @@ class ShardedIrisGallery:
     async def forget(self, person_id: str) -> bool:
         return bool(await self._of(person_id).forget_iris.remote(person_id))
 
-    async def search(self, code: IrisCode, k: int) -> list[IrisMatch]:
+    async def search(self, code: IrisCode, k: int) -> IrisSearch:
         parts = await asyncio.gather(*(s.search_iris.remote(code, k) for s in self._shards))
-        return sorted((m for part in parts for m in part), key=lambda m: m[2])[:k]
+        closest = sorted((m for found, _ in parts for m in found), key=lambda m: m[2])[:k]
+        return closest, sum(size for _, size in parts)
 
     async def enrolled(self, person_ids: list[str]) -> set[str]:
         return await _by_shard(self._shards, person_ids, "enrolled_iris")

@@ -156,11 +156,18 @@ class Settings(BaseSettings):
         "(SFace's published threshold)",
     )
     iris_match_threshold: float = Field(
-        0.34,
+        0.37,
         ge=0.0,
         le=0.5,
         description="Normalised Hamming distance at or below which two irises are the same "
-        "eye (CASIA same-eye pairs reach 0.33, different eyes start at 0.40: README)",
+        "eye, 1:1 (CASIA same-eye pairs reach 0.35, different eyes start at 0.42: README)",
+    )
+    iris_identification_fpir: float = Field(
+        0.01,
+        gt=0.0,
+        lt=1.0,
+        description="1:N: the share of searches for a stranger that may name someone "
+        "enrolled; the identification threshold falls with the gallery's size to keep it",
     )
     checkpoints_config: Path = Field(
         Path("cluster/checkpoints.yaml"),

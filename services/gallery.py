@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 Match = tuple[str, float]  # person id, cosine similarity
 IrisMatch = tuple[str, str, float]  # person id, eye, normalised Hamming distance
+IrisSearch = tuple[list[IrisMatch], int]  # the closest eyes, and how many were searched
 
 
 def shard_of(person_id: str, shards: int) -> int:
@@ -171,7 +172,9 @@ class IrisGallery(_Expiring):
             if any(self._expires.get(iris_entry(p, eye), 0) > now for eye in Eye)
         }
 
-    async def search(self, code: IrisCode, k: int, now: int | None = None) -> list[IrisMatch]:
+    async def search(self, code: IrisCode, k: int, now: int | None = None) -> IrisSearch:
+        """The k closest eyes, and the number of eyes searched (the identification
+        threshold depends on it)."""
         from dichte.domain.templates import entry_person
 
         self._purge_expired(_now(now))
@@ -179,7 +182,7 @@ class IrisGallery(_Expiring):
         for entry, hd in self._matrix.search(code, k):
             person_id, eye = entry_person(str(entry))
             found.append((person_id, eye.value, hd))
-        return found
+        return found, len(self._matrix)
 
     async def close(self) -> None:
         await self._templates.close()

@@ -6,12 +6,15 @@ Rules, in one place:
 - an eye image is used only when its iris passes every quality check (size, pupil
   ratio, gaze, visible fraction, focus); otherwise it is refused with the reason, never
   encoded into a code that could mis-match;
-- two irises are the same eye when their normalised Hamming distance (best rotation
-  within ±22.5°, Daugman's normalisation for the bits compared) is at or below the
-  threshold (`DICHTE_IRIS_MATCH_THRESHOLD`, 0.34 by default);
+- two irises are the same eye (1:1) when their normalised Hamming distance (best
+  rotation within ±22.5°, Daugman's normalisation for the bits compared) is at or
+  below the threshold (`DICHTE_IRIS_MATCH_THRESHOLD`, 0.37 by default);
 - enrolment is per eye (left, right) and replaces that eye's previous template;
-- identification answers the top-k enrolled eyes with their distances and names the
-  best one only when it is within the threshold; otherwise the eye is "unknown".
+- identification (1:N) answers the top-k enrolled eyes with their distances and names
+  the closest only when it is within the identification threshold for the gallery's
+  size (`code.identification_threshold`: lower as the gallery grows, so a stranger is
+  named as someone enrolled in at most `DICHTE_IRIS_IDENTIFICATION_FPIR` of searches,
+  1 % by default); otherwise the eye is "unknown".
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ from pydantic import BaseModel, Field
 from dichte.domain.errors import DomainError
 from dichte.domain.templates import Eye, IrisTemplate
 from dichte.models.errors import InputError, IrisError
-from dichte.models.iris.code import DEGREES_PER_SHIFT, distance
+from dichte.models.iris.code import DEGREES_PER_SHIFT, distance, identification_threshold
 from dichte.models.results import EncodedIris, IrisQuality, quality_detail
 from dichte.services.faces import InferenceBusy, Photo, refused_input
 
 if TYPE_CHECKING:  # the pipeline loads OpenCV and ONNX Runtime: API replicas never do
     from dichte.models.iris.code import IrisCode
-    from dichte.services.gallery import IrisMatch
+    from dichte.services.gallery import IrisSearch
 
 
 class IrisEncoding(Protocol):
@@ -42,7 +45,7 @@ class IrisGalleryClient(Protocol):
     async def enroll(
         self, person_id: str, eye: Eye, code: IrisCode, source: str
     ) -> IrisTemplate: ...
-    async def search(self, code: IrisCode, k: int) -> list[IrisMatch]: ...
+    async def search(self, code: IrisCode, k: int) -> IrisSearch: ...
     async def forget(self, person_id: str) -> bool: ...
     async def enrolled(self, person_ids: list[str]) -> set[str]: ...
 
@@ -110,7 +113,8 @@ class IrisCandidate(BaseModel):
 
 
 class IrisIdentification(BaseModel):
-    threshold: float
+    threshold: float = Field(description="The identification threshold for this gallery's size")
+    gallery_size: int = Field(description="Enrolled eyes searched")
     identified: bool
     person_id: str | None = Field(description="Only when the closest is within the threshold")
     eye: Eye | None
@@ -132,11 +136,16 @@ def usable(encoded: EncodedIris, field: str) -> EncodedIris:
 
 class IrisService:
     def __init__(
-        self, encoder: IrisEncoding, gallery: IrisGalleryClient | None, threshold: float
+        self,
+        encoder: IrisEncoding,
+        gallery: IrisGalleryClient | None,
+        threshold: float,
+        fpir: float = 0.01,
     ) -> None:
         self._encoder = encoder
         self._gallery = gallery
         self.threshold = threshold
+        self.fpir = fpir
 
     def _gallery_client(self) -> IrisGalleryClient:
         if self._gallery is None:
@@ -185,10 +194,12 @@ class IrisService:
 
     async def identify(self, photo: Photo, k: int) -> IrisIdentification:
         encoded = await self.encode(photo)
-        matches = await self._gallery_client().search(encoded.code, k)
-        best = matches[0] if matches and matches[0][2] <= self.threshold else None
+        matches, size = await self._gallery_client().search(encoded.code, k)
+        threshold = identification_threshold(size, self.threshold, self.fpir)
+        best = matches[0] if matches and matches[0][2] <= threshold else None
         return IrisIdentification(
-            threshold=self.threshold,
+            threshold=round(threshold, 4),
+            gallery_size=size,
             identified=best is not None,
             person_id=best[0] if best else None,
             eye=Eye(best[1]) if best else None,

@@ -42,6 +42,7 @@ from dichte.domain.templates import TemplateSources
 from dichte.domain.tokens import QR_PREFIX
 from dichte.domain.tracing import lane_plate
 from dichte.models.errors import ImageError, InputError
+from dichte.models.iris.code import identification_threshold
 from dichte.models.results import EncodedIris, SeenFace
 from dichte.models.thermal.screening import Screening, ScreeningPolicy, screen_person
 from dichte.services.checkpoints import CheckpointCommunes
@@ -54,6 +55,7 @@ from dichte.store.epi import EpiStore
 
 PUSH_FRAME_INTERVAL_S = 0.2  # a device's frames of one passage: the detect rate, 5 fps
 FACE_CROP_TTL_S = 3600  # the face beside an event on the lane view; no longer
+IRIS_CANDIDATES = 5  # closest eyes searched: the QR's person is among them if theirs
 
 
 def best_face(observations: tuple[Observation, ...]) -> SeenFace | None:
@@ -124,7 +126,8 @@ class ScreeningService:
         jurisdictions: Jurisdictions | None = None,
         iris: IrisEncoding | None = None,
         iris_gallery: IrisGalleryClient | None = None,
-        iris_threshold: float = 0.34,
+        iris_threshold: float = 0.37,
+        iris_fpir: float = 0.01,
     ) -> None:
         self._jurisdictions = jurisdictions or Jurisdictions()
         self._checkpoint_commune = CheckpointCommunes(events)
@@ -140,6 +143,7 @@ class ScreeningService:
         self._iris = iris
         self._iris_gallery = iris_gallery
         self._iris_threshold = iris_threshold
+        self._iris_fpir = iris_fpir
 
     # --- the parts ---------------------------------------------------------------------
     def temperature(self, observations: tuple[Observation, ...]) -> Screening:
@@ -177,19 +181,24 @@ class ScreeningService:
             return embedding, matches[0][0], float(matches[0][1])
         return embedding, None, (float(matches[0][1]) if matches else None)
 
-    async def _iris_match(self, passage: Passage) -> EventIris | None:
-        """The closest enrolled eye to the passage's best usable iris code (None: no
-        iris camera, no usable eye, or no iris gallery here)."""
+    async def _iris_match(self, passage: Passage, qr_person: str | None) -> EventIris | None:
+        """Whose eye the passage's best usable iris code is (None: no iris camera, no
+        usable eye, or no iris gallery here). The QR's person is verified 1:1 (their
+        eye within the match threshold); anyone else is named only by identification
+        (within the threshold for the gallery's size)."""
         best = best_iris([o.iris for o in passage.observations if o.iris] + list(passage.irises))
         if best is None or self._iris_gallery is None:
             return None
-        matches = await self._iris_gallery.search(best.code, 1)
+        matches, size = await self._iris_gallery.search(best.code, IRIS_CANDIDATES)
         if not matches:
             return EventIris(person_id=None, eye=None, hd=None)
+        own = next((m for m in matches if m[0] == qr_person), None)
+        if own is not None and own[2] <= self._iris_threshold:
+            person_id, eye, hd = own
+            return EventIris(person_id=person_id, eye=eye, hd=round(hd, 4))
         person_id, eye, hd = matches[0]
-        return EventIris(
-            person_id=person_id if hd <= self._iris_threshold else None, eye=eye, hd=round(hd, 4)
-        )
+        named = hd <= identification_threshold(size, self._iris_threshold, self._iris_fpir)
+        return EventIris(person_id=person_id if named else None, eye=eye, hd=round(hd, 4))
 
     async def _declaration_of(
         self, person_id: str, now: datetime
@@ -237,7 +246,7 @@ class ScreeningService:
             embedding, face_person, score = await self._face(obs)
         except InferenceBusy:  # no identity this time; the rest still decides
             embedding, face_person, score = None, None, None
-        iris = await self._iris_match(passage)
+        iris = await self._iris_match(passage, qr_person)
         iris_person = iris.person_id if iris else None
         person, via = identified(qr_person, iris_person, face_person)
         if qr_person is None and person is not None:

@@ -108,6 +108,7 @@ def screening_service(
         iris=iris,
         iris_gallery=iris_gallery,
         iris_threshold=settings.iris_match_threshold,
+        iris_fpir=settings.iris_identification_fpir,
     )
 
 

@@ -98,7 +98,12 @@ def build_services(
             else None
         ),
         iris=(
-            IrisService(iris, iris_gallery, settings.iris_match_threshold)
+            IrisService(
+                iris,
+                iris_gallery,
+                settings.iris_match_threshold,
+                settings.iris_identification_fpir,
+            )
             if iris is not None
             else None
         ),

@@ -23,7 +23,17 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dichte.models.errors import IrisError
-from dichte.models.iris.code import ANGLES, BITS, DEGREES_PER_SHIFT, RINGS, SHAPE, IrisCode
+from dichte.models.iris.code import (
+    ANGLES,
+    BITS,
+    DEGREES_PER_SHIFT,
+    IMPOSTOR_DOF,
+    RINGS,
+    SHAPE,
+    TARGET_FPIR,
+    IrisCode,
+    identification_threshold,
+)
 from dichte.models.iris.encoder import COLS, ROWS, GaborBank, GaborParams, gabor_kernel
 from dichte.models.iris.matching import (
     DEFAULT_SHIFTS,
@@ -742,3 +752,28 @@ def test_too_few_bits_compared_decide_nothing(compared: int) -> None:
     assert hd == pytest.approx(expected)
     codes, masks = b.words()
     assert scan(a, codes[None], masks[None], DEFAULT_SHIFTS)[0] == pytest.approx(expected, abs=1e-6)
+
+
+# --- 9. the identification threshold ---------------------------------------------------------
+
+
+def test_the_identification_threshold_falls_with_the_gallery_and_keeps_the_fpir() -> None:
+    sizes = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
+    thresholds = [identification_threshold(n) for n in sizes]
+    assert thresholds[0] == MATCH_THRESHOLD  # a gallery of one is a 1:1 comparison
+    assert all(a >= b for a, b in itertools.pairwise(thresholds))
+    assert thresholds[-1] < thresholds[3] < MATCH_THRESHOLD
+    # The binomial model, summed exactly: strangers named per search at the threshold.
+    for n, t in zip(sizes[3:], thresholds[3:], strict=True):
+        dof, tries = IMPOSTOR_DOF, n * (2 * DEFAULT_SHIFTS + 1)
+        below = sum(math.comb(dof, k) for k in range(math.floor(t * dof) + 1)) / 2**dof
+        assert 0.2 * TARGET_FPIR < tries * below < 5 * TARGET_FPIR, (n, t, tries * below)
+
+
+def test_casia_other_eyes_stay_above_the_identification_threshold_of_a_million(
+    casia_codes: dict[str, IrisCode],
+) -> None:
+    left = [c for f, c in casia_codes.items() if "L" in Path(f).stem[-3:]]
+    right = [c for f, c in casia_codes.items() if "R" in Path(f).stem[-3:]]
+    closest = min(distance(a, b)[0] for a in left for b in right)
+    assert closest > identification_threshold(1_000_000)

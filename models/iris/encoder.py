@@ -30,9 +30,9 @@ class GaborParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     wavelength: float = Field(
-        24.0, gt=4, description="along the angle, in normalised columns (of 512): 17°"
+        16.0, gt=4, description="along the angle, in normalised columns (of 512): 11°"
     )
-    sigma_angle: float = Field(0.5, gt=0, description="angular envelope, in wavelengths")
+    sigma_angle: float = Field(0.3, gt=0, description="angular envelope, in wavelengths")
     sigma_radius: float = Field(3.0, gt=0, description="radial envelope, in rows (of 64)")
     threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads")
     providers: list[str] | None = Field(None, description="ORT providers (default: CUDA if any)")
