@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Form, Header, Request
 
 from dichte.api.metrics import ApiMetrics
 from dichte.domain.errors import DomainError
@@ -179,3 +179,14 @@ async def _client_address(s: AllServices, request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(_client_address)]
+
+# The form fields that name a person by their declaration (biometric enrolment, forget).
+PersonToken = Annotated[str, Form(max_length=300, description="The person's declaration QR")]
+ReceiptSecret = Annotated[
+    str | None,
+    Form(
+        max_length=100,
+        description="The receipt secret the declaration's submit returned (the citizen's "
+        "phone keeps it); not needed with a staff token",
+    ),
+]

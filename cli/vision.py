@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
@@ -19,6 +20,7 @@ console = Console(stderr=True)
 out = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+T = TypeVar("T")
 
 
 def _read(path: Path) -> bytes:
@@ -39,6 +41,17 @@ def _image(path: Path) -> np.ndarray:
         raise typer.Exit(2) from None
 
 
+def _answer(call: Coroutine[Any, Any, T]) -> T:
+    """The service's answer, or its refusal said on stderr (exit status 2)."""
+    from dichte.domain.errors import DomainError
+
+    try:
+        return asyncio.run(call)
+    except DomainError as e:
+        console.print(f"[red]{e.errors[0].field}: {e.errors[0].message_en}[/red]")
+        raise typer.Exit(2) from None
+
+
 @faces.command()
 def verify(
     image_a: Path,
@@ -49,7 +62,6 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Are the largest faces of two photos the same person?"""
-    from dichte.domain.errors import DomainError
     from dichte.domain.settings import Settings
     from dichte.services.faces import FaceService
     from dichte.serving.local import LocalInference
@@ -60,11 +72,7 @@ def verify(
         None,
         s.face_match_threshold if threshold is None else threshold,
     )
-    try:
-        result = asyncio.run(service.verify(_read(image_a), _read(image_b)))
-    except DomainError as e:
-        console.print(f"[red]{e.errors[0].field}: {e.errors[0].message_en}[/red]")
-        raise typer.Exit(2) from None
+    result = _answer(service.verify(_read(image_a), _read(image_b)))
     if as_json:
         out.print_json(result.model_dump_json(include={"same", "score", "threshold"}))
         return
@@ -83,7 +91,6 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Are the irises of two eye images the same eye?"""
-    from dichte.domain.errors import DomainError
     from dichte.domain.settings import Settings
     from dichte.services.iris import IrisService
     from dichte.serving.local import LocalIris
@@ -94,11 +101,7 @@ def compare(
         None,
         s.iris_match_threshold if threshold is None else threshold,
     )
-    try:
-        result = asyncio.run(service.compare(_read(image_a), _read(image_b)))
-    except DomainError as e:
-        console.print(f"[red]{e.errors[0].field}: {e.errors[0].message_en}[/red]")
-        raise typer.Exit(2) from None
+    result = _answer(service.compare(_read(image_a), _read(image_b)))
     if as_json:
         out.print_json(result.model_dump_json(include={"hd", "same", "threshold"}))
         return

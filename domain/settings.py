@@ -169,6 +169,14 @@ class Settings(BaseSettings):
         description="1:N: the share of searches for a stranger that may name someone "
         "enrolled; the identification threshold falls with the gallery's size to keep it",
     )
+    iris_impostor_dof: int = Field(
+        249,
+        ge=20,
+        le=2048,
+        description="Degrees of freedom of different-eye distances (p(1-p)/variance, "
+        "measured on the enrolled population) the 1:N threshold assumes; Daugman's 249 "
+        "by default",
+    )
     checkpoints_config: Path = Field(
         Path("cluster/checkpoints.yaml"),
         description="Checkpoints and cameras loaded at start when the store has none of "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -31,14 +31,24 @@ def _now(now: int | None) -> int:
     return int(time.time()) if now is None else now
 
 
-class _Expiring:
-    """Entries in force until their template expires; the index drops them then."""
+class _Held:
+    """What a gallery keeps: the sealed templates (the record), an index in memory (the
+    search), and each entry's expiry; an entry leaves the index when it expires."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, templates: TemplateStore | IrisTemplateStore, retention_s: int, matrix: Any
+    ) -> None:
+        self._templates = templates
+        self._retention_s = retention_s
+        self._matrix = matrix
         self._expires: dict[str, int] = {}
 
+    @property
+    def unreadable(self) -> int:
+        return self._templates.unreadable
+
     def _drop(self, entries: list[str]) -> None:
-        raise NotImplementedError
+        self._matrix.remove(entries)
 
     def _purge_expired(self, now: int) -> None:
         gone = [e for e, exp in self._expires.items() if exp <= now]
@@ -47,24 +57,19 @@ class _Expiring:
             for e in gone:
                 del self._expires[e]
 
+    async def close(self) -> None:
+        await self._templates.close()
 
-class Gallery(_Expiring):
+
+class Gallery(_Held):
+    _templates: TemplateStore
+
     def __init__(self, templates: TemplateStore, retention_s: int) -> None:
         # The search builds ONNX graphs: imported where a gallery lives (its shard
         # actor), not in every process that imports this module for `shard_of`/`Match`.
         from dichte.models.faces.search import EmbeddingMatrix
 
-        super().__init__()
-        self._templates = templates
-        self._retention_s = retention_s
-        self._matrix = EmbeddingMatrix()
-
-    def _drop(self, entries: list[str]) -> None:
-        self._matrix.remove(entries)
-
-    @property
-    def unreadable(self) -> int:
-        return self._templates.unreadable
+        super().__init__(templates, retention_s, EmbeddingMatrix())
 
     async def load(self, owns: Callable[[str], bool] = lambda person_id: True) -> int:
         """Read every sealed template this shard owns into memory."""
@@ -109,28 +114,17 @@ class Gallery(_Expiring):
         found = cast(list[list[tuple[str, float]]], self._matrix.search(rows, k))
         return [[(str(pid), float(score)) for pid, score in hits] for hits in found]
 
-    async def close(self) -> None:
-        await self._templates.close()
 
-
-class IrisGallery(_Expiring):
+class IrisGallery(_Held):
     """One entry per enrolled eye (`<person>/<eye>`); a search answers eyes, closest
     first, and a person's two eyes are searched as two entries."""
+
+    _templates: IrisTemplateStore
 
     def __init__(self, templates: IrisTemplateStore, retention_s: int) -> None:
         from dichte.models.iris.matching import CodeMatrix  # numba: only where it runs
 
-        super().__init__()
-        self._templates = templates
-        self._retention_s = retention_s
-        self._matrix = CodeMatrix()
-
-    def _drop(self, entries: list[str]) -> None:
-        self._matrix.remove(entries)
-
-    @property
-    def unreadable(self) -> int:
-        return self._templates.unreadable
+        super().__init__(templates, retention_s, CodeMatrix())
 
     async def load(self, owns: Callable[[str], bool] = lambda person_id: True) -> int:
         from dichte.models.iris.code import IrisCode
@@ -183,6 +177,3 @@ class IrisGallery(_Expiring):
             person_id, eye = entry_person(str(entry))
             found.append((person_id, eye.value, hd))
         return found, len(self._matrix)
-
-    async def close(self) -> None:
-        await self._templates.close()

@@ -28,7 +28,13 @@ from pydantic import BaseModel, Field
 from dichte.domain.errors import DomainError
 from dichte.domain.templates import Eye, IrisTemplate
 from dichte.models.errors import InputError, IrisError
-from dichte.models.iris.code import DEGREES_PER_SHIFT, distance, identification_threshold
+from dichte.models.iris.code import (
+    DEGREES_PER_SHIFT,
+    IMPOSTOR_DOF,
+    TARGET_FPIR,
+    distance,
+    identification_threshold,
+)
 from dichte.models.results import EncodedIris, IrisQuality, quality_detail
 from dichte.services.faces import InferenceBusy, Photo, refused_input
 
@@ -140,12 +146,14 @@ class IrisService:
         encoder: IrisEncoding,
         gallery: IrisGalleryClient | None,
         threshold: float,
-        fpir: float = 0.01,
+        fpir: float = TARGET_FPIR,
+        dof: int = IMPOSTOR_DOF,
     ) -> None:
         self._encoder = encoder
         self._gallery = gallery
         self.threshold = threshold
         self.fpir = fpir
+        self.dof = dof
 
     def _gallery_client(self) -> IrisGalleryClient:
         if self._gallery is None:
@@ -195,7 +203,7 @@ class IrisService:
     async def identify(self, photo: Photo, k: int) -> IrisIdentification:
         encoded = await self.encode(photo)
         matches, size = await self._gallery_client().search(encoded.code, k)
-        threshold = identification_threshold(size, self.threshold, self.fpir)
+        threshold = identification_threshold(size, self.threshold, self.fpir, dof=self.dof)
         best = matches[0] if matches and matches[0][2] <= threshold else None
         return IrisIdentification(
             threshold=round(threshold, 4),

@@ -42,7 +42,7 @@ from dichte.domain.templates import TemplateSources
 from dichte.domain.tokens import QR_PREFIX
 from dichte.domain.tracing import lane_plate
 from dichte.models.errors import ImageError, InputError
-from dichte.models.iris.code import identification_threshold
+from dichte.models.iris.code import IMPOSTOR_DOF, TARGET_FPIR, identification_threshold
 from dichte.models.results import EncodedIris, SeenFace
 from dichte.models.thermal.screening import Screening, ScreeningPolicy, screen_person
 from dichte.services.checkpoints import CheckpointCommunes
@@ -127,7 +127,8 @@ class ScreeningService:
         iris: IrisEncoding | None = None,
         iris_gallery: IrisGalleryClient | None = None,
         iris_threshold: float = 0.37,
-        iris_fpir: float = 0.01,
+        iris_fpir: float = TARGET_FPIR,
+        iris_dof: int = IMPOSTOR_DOF,
     ) -> None:
         self._jurisdictions = jurisdictions or Jurisdictions()
         self._checkpoint_commune = CheckpointCommunes(events)
@@ -144,6 +145,7 @@ class ScreeningService:
         self._iris_gallery = iris_gallery
         self._iris_threshold = iris_threshold
         self._iris_fpir = iris_fpir
+        self._iris_dof = iris_dof
 
     # --- the parts ---------------------------------------------------------------------
     def temperature(self, observations: tuple[Observation, ...]) -> Screening:
@@ -197,7 +199,9 @@ class ScreeningService:
             person_id, eye, hd = own
             return EventIris(person_id=person_id, eye=eye, hd=round(hd, 4))
         person_id, eye, hd = matches[0]
-        named = hd <= identification_threshold(size, self._iris_threshold, self._iris_fpir)
+        named = hd <= identification_threshold(
+            size, self._iris_threshold, self._iris_fpir, dof=self._iris_dof
+        )
         return EventIris(person_id=person_id if named else None, eye=eye, hd=round(hd, 4))
 
     async def _declaration_of(

@@ -109,6 +109,7 @@ def screening_service(
         iris_gallery=iris_gallery,
         iris_threshold=settings.iris_match_threshold,
         iris_fpir=settings.iris_identification_fpir,
+        iris_dof=settings.iris_impostor_dof,
     )
 
 

@@ -103,6 +103,7 @@ def build_services(
                 iris_gallery,
                 settings.iris_match_threshold,
                 settings.iris_identification_fpir,
+                settings.iris_impostor_dof,
             )
             if iris is not None
             else None

@@ -91,14 +91,14 @@ def test_actors_holds_ray_actors_only() -> None:
 
 def test_the_api_process_loads_no_model_library() -> None:
     """An API replica hands photos and thermal files to the inference deployments and
-    only reads their answers: it never loads ONNX Runtime, OpenCV or zxing-cpp."""
+    only reads their answers: it never loads ONNX Runtime, OpenCV, zxing-cpp or numba."""
     import subprocess
     import sys
 
     probe = (
         "import sys, dichte.api.app, dichte.serving.composition, dichte.serving.ingress;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'onnxruntime', 'onnx', 'cv2', 'zxingcpp'}))"
+        "{'onnxruntime', 'onnx', 'cv2', 'zxingcpp', 'numba'}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120

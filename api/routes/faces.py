@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from dichte.api.deps import Declarations, Faces, MaybeStaff, Staff
+from dichte.api.deps import Declarations, Faces, MaybeStaff, PersonToken, ReceiptSecret, Staff
 from dichte.api.errors import documented
 from dichte.api.uploads import ImageFile
 from dichte.domain.templates import TemplateSources
@@ -24,16 +24,6 @@ from dichte.services.faces import (
 )
 
 router = APIRouter(prefix="/faces", tags=["faces"])
-
-PersonToken = Annotated[str, Form(max_length=300, description="The person's declaration QR")]
-ReceiptSecret = Annotated[
-    str | None,
-    Form(
-        max_length=100,
-        description="The receipt secret the declaration's submit returned (the citizen's "
-        "phone keeps it); not needed with a staff token",
-    ),
-]
 
 
 @router.post("/detect", response_model=FacesDetected, responses=documented(400, 413, 422, 503))

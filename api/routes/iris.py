@@ -12,9 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from dichte.api.deps import Declarations, Irises, MaybeStaff, Staff
+from dichte.api.deps import Declarations, Irises, MaybeStaff, PersonToken, ReceiptSecret, Staff
 from dichte.api.errors import documented
-from dichte.api.routes.faces import PersonToken, ReceiptSecret
 from dichte.api.uploads import ImageFile
 from dichte.domain.templates import Eye, TemplateSources
 from dichte.services.iris import (
