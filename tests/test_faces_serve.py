@@ -1,6 +1,7 @@
-"""Face inference as Serve deployments on a started Ray: requests from concurrent
-callers form batches, a full pool says busy instead of queueing, and a replica killed
-under load loses no request from the caller's point of view."""
+"""Face and iris inference as Serve deployments on a started Ray: requests from
+concurrent callers form batches (and give what the plain pipeline gives), a full pool
+says busy instead of queueing, and a replica killed under load loses no request from
+the caller's point of view."""
 
 from __future__ import annotations
 
@@ -23,12 +24,18 @@ from dichte.models.faces.pipeline import (
     FaceEmbedder,
     align,
 )
+from dichte.models.iris.pipeline import IrisPipeline
 from dichte.services.faces import InferenceBusy
-from dichte.serving.inference import FaceDetectorDeployment, FaceEmbedderDeployment
-from dichte.serving.inference_pool import InferencePool
+from dichte.serving.inference import (
+    FaceDetectorDeployment,
+    FaceEmbedderDeployment,
+    IrisEncoderDeployment,
+)
+from dichte.serving.inference_pool import InferencePool, IrisPool
 from tests.live import missing
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+CASIA = FACES.parent / "iris" / "opencvblueprints_casia_interval"
 OBAMA = FACES / "face_recognition" / "tests" / "test_images" / "obama.jpg"
 
 
@@ -101,6 +108,38 @@ def test_concurrent_callers_are_batched(served: dict[str, Any]) -> None:
     seen = [served["embedder"].batch_sizes.remote().result() for _ in range(8)]
     largest = max(size for replica in seen for size in replica)
     assert largest > 1, seen
+
+
+def test_the_batched_iris_encoder_gives_the_plain_pipelines_codes(
+    served: dict[str, Any], tmp_path: Path
+) -> None:
+    """Twelve eye images sent at once, as bytes (decoded in the replica): the Gabor bank
+    runs on batches of several eyes, and every code is, bit for bit, the plain
+    pipeline's for that image."""
+    files = sorted(CASIA.glob("S1001*.jpg"))[:12]
+    if len(files) < 12:
+        missing(f"shared data not present: {CASIA}")
+    encoder = serve.run(
+        IrisEncoderDeployment.options(  # type: ignore[attr-defined]
+            ray_actor_options={"num_cpus": 0.1},
+            user_config={"max_batch_size": 16, "batch_wait_timeout_s": 0.05},
+        ).bind({"data_dir": str(tmp_path)}),
+        name="iris",
+        route_prefix=None,
+    )
+    try:
+        pool = IrisPool(encoder, max_in_flight=64)
+
+        async def together() -> list[Any]:
+            return await asyncio.gather(*(pool.encode_iris(f.read_bytes()) for f in files))
+
+        served_codes = [e.code for e in asyncio.run(together())]
+        plain = IrisPipeline()
+        for f, code in zip(files, served_codes, strict=True):
+            assert code == plain.run(cv2.imread(str(f), cv2.IMREAD_COLOR)).code, f.name
+        assert max(encoder.batch_sizes.remote().result()) > 1
+    finally:
+        serve.delete("iris")
 
 
 def test_a_full_pool_says_busy_at_once_instead_of_queueing(served: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
-"""The face gallery on real Redis: templates sealed at rest and bound to their person,
-found again after a restart, expired with the retention, forgotten on request."""
+"""The face and iris galleries on real Redis: templates sealed at rest and bound to
+their person (and eye), found again after a restart, expired with the retention,
+forgotten on request."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ import numpy as np
 import pytest
 import redis
 
-from dichte.domain.templates import Template, TemplateSources, open_sealed, seal
-from dichte.services.gallery import Gallery, shard_of
-from dichte.store.gallery import TemplateStore
+from dichte.domain.templates import (
+    Eye,
+    IrisTemplate,
+    Template,
+    TemplateSources,
+    open_iris,
+    open_sealed,
+    seal,
+    seal_iris,
+)
+from dichte.models.iris.code import SHAPE, IrisCode
+from dichte.services.gallery import Gallery, IrisGallery, shard_of
+from dichte.store.gallery import IrisTemplateStore, TemplateStore
 from dichte.store.keys import Keys
 from tests.test_epi_store import RoundTrips
 
@@ -104,3 +115,79 @@ def test_enrol_search_restart_forget_and_expire(redis_url: str, key_prefix: str)
 def test_shards_split_people_evenly() -> None:
     counts = np.bincount([shard_of(f"p{i}", 4) for i in range(4000)], minlength=4)
     assert counts.min() > 800
+
+
+def iris_code(seed: int) -> IrisCode:
+    rng = np.random.default_rng(seed)
+    return IrisCode(rng.random(SHAPE) < 0.5, rng.random(SHAPE) < 0.8)
+
+
+def noisy_code(code: IrisCode, seed: int, flips: float = 0.1) -> IrisCode:
+    """Another capture of the same eye: a tenth of the bits flipped, turned 3 columns."""
+    rng = np.random.default_rng(seed)
+    return IrisCode(code.bits ^ (rng.random(SHAPE) < flips), code.mask).rolled(3)
+
+
+def test_a_sealed_iris_opens_only_for_its_person_eye_and_key() -> None:
+    code = iris_code(1).to_bytes()
+    t = IrisTemplate("p1", Eye.LEFT, code, TemplateSources.CHECKPOINT, 100, 200)
+    blob = seal_iris(KEY, t)
+    assert code[:64] not in blob and code[256:320] not in blob
+    back = open_iris(KEY, "p1/left", blob)
+    assert back.code == code and (back.person_id, back.eye, back.expires_at) == (
+        "p1",
+        Eye.LEFT,
+        200,
+    )
+    for entry in ("p1/right", "p2/left"):  # moved to the other eye, or another person
+        with pytest.raises(ValueError):
+            open_iris(KEY, entry, blob)
+    with pytest.raises(ValueError):
+        open_sealed(KEY, "p1/left", blob)  # an iris blob is no face template
+
+
+def test_iris_enrol_search_restart_forget_and_expire(redis_url: str, key_prefix: str) -> None:
+    eyes = {
+        (f"person-{i}", eye): iris_code(2 * i + (eye is Eye.RIGHT))
+        for i in range(200)
+        for eye in Eye
+    }
+
+    async def scenario() -> None:
+        g = IrisGallery(IrisTemplateStore(redis_url, key_prefix, KEY), retention_s=3600)
+        for (pid, eye), code in eyes.items():
+            await g.enroll(pid, eye, code, TemplateSources.CHECKPOINT)
+        found, size = await g.search(noisy_code(eyes[("person-7", Eye.RIGHT)], 7), k=3)
+        assert size == 400 and found[0][:2] == ("person-7", "right") and found[0][2] < 0.2
+        assert found[0][2] <= found[1][2] <= found[2][2] and found[1][2] > 0.4
+        # Enrolling an eye again replaces it: the old code no longer answers for it.
+        await g.enroll("person-8", Eye.LEFT, iris_code(99_999), TemplateSources.CHECKPOINT)
+        (best, *_), size = await g.search(eyes[("person-8", Eye.LEFT)], k=1)
+        assert size == 400 and best[:2] != ("person-8", "left")
+        await g.close()
+
+        # A fresh process reads it back from Redis; forgetting takes both eyes.
+        g2 = IrisGallery(IrisTemplateStore(redis_url, key_prefix, KEY), retention_s=3600)
+        assert await g2.load() == 400
+        assert g2.enrolled(["person-42", "nobody"]) == {"person-42"}
+        (best, *_), _ = await g2.search(eyes[("person-42", Eye.LEFT)], k=1)
+        assert best == ("person-42", "left", 0.0)
+        assert await g2.forget("person-42")
+        for eye in Eye:
+            (best, *_), size = await g2.search(eyes[("person-42", eye)], k=1)
+            assert best[0] != "person-42" and size == 398
+        # Past the retention, no eye is searched.
+        assert await g2.search(eyes[("person-1", Eye.LEFT)], k=1, now=10**10) == ([], 0)
+        await g2.close()
+
+        # With another key the blobs do not open: counted, never matched.
+        g3 = IrisGallery(IrisTemplateStore(redis_url, key_prefix, os.urandom(32)), retention_s=3600)
+        assert await g3.load() == 0 and g3.unreadable == 398
+        await g3.close()
+
+    run(scenario())
+    client = redis.Redis.from_url(redis_url)
+    keys = Keys(key_prefix)
+    assert 3500 < client.ttl(keys.iris_template("person-7/right")) <= 3600
+    assert client.get(keys.iris_template("person-42/left")) is None
+    assert client.get(keys.iris_template("person-42/right")) is None
