@@ -1,12 +1,13 @@
 """Face and iris inference as Serve deployments on a started Ray: requests from
-concurrent callers form batches (and give what the plain pipeline gives), a full pool
-says busy instead of queueing, and a replica killed under load loses no request from
-the caller's point of view."""
+concurrent callers form batches (and give what the plain pipeline gives), irises on
+two gallery shards are searched as one, a full pool says busy instead of queueing, and
+a replica killed under load loses no request from the caller's point of view."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ import pytest
 import ray
 from ray import serve
 
+from dichte.actors.gallery import ShardedIrisGallery
+from dichte.domain.settings import Settings
+from dichte.domain.templates import Eye, TemplateSources
 from dichte.models.faces.pipeline import (
     DetectorParams,
     EmbedderParams,
@@ -24,8 +28,10 @@ from dichte.models.faces.pipeline import (
     FaceEmbedder,
     align,
 )
+from dichte.models.iris.code import SHAPE, IrisCode
 from dichte.models.iris.pipeline import IrisPipeline
 from dichte.services.faces import InferenceBusy
+from dichte.services.gallery import shard_of
 from dichte.serving.inference import (
     FaceDetectorDeployment,
     FaceEmbedderDeployment,
@@ -140,6 +146,33 @@ def test_the_batched_iris_encoder_gives_the_plain_pipelines_codes(
         assert max(encoder.batch_sizes.remote().result()) > 1
     finally:
         serve.delete("iris")
+
+
+def test_irises_spread_over_two_gallery_shards_are_searched_as_one(
+    served: dict[str, Any], embedded_redis: Any, tmp_path: Path
+) -> None:
+    settings = Settings(
+        redis_url=embedded_redis.url,
+        redis_key_prefix=f"shards-{uuid.uuid4().hex[:8]}",
+        data_dir=tmp_path,
+    )
+    gallery = ShardedIrisGallery(settings.for_workers(), shards=2)
+    rng = np.random.default_rng(4)
+    codes = {f"p{i}": IrisCode(rng.random(SHAPE) < 0.5, rng.random(SHAPE) < 0.8) for i in range(24)}
+    assert {shard_of(p, 2) for p in codes} == {0, 1}  # both shards hold some
+
+    async def scenario() -> None:
+        for person, code in codes.items():
+            await gallery.enroll(person, Eye.LEFT, code, TemplateSources.CHECKPOINT)
+        for person, code in codes.items():
+            (best, *_), size = await gallery.search(code.rolled(-2), 3)
+            assert best == (person, "left", 0.0) and size == 24
+        assert await gallery.enrolled(["p3", "p17", "nobody"]) == {"p3", "p17"}
+        assert await gallery.forget("p3")
+        (best, *_), size = await gallery.search(codes["p3"], 1)
+        assert best[0] != "p3" and size == 23
+
+    asyncio.run(scenario())
 
 
 def test_a_full_pool_says_busy_at_once_instead_of_queueing(served: dict[str, Any]) -> None:
