@@ -33,6 +33,9 @@ import onnx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from timing import measure  # noqa: E402
 
 from dichte.models.faces import onnx_prep as prep  # noqa: E402
 from dichte.models.faces.pipeline import (  # noqa: E402
@@ -48,25 +51,6 @@ from dichte.models.faces.search import EmbeddingMatrix  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 FACES = ROOT.parent / "shared" / "data" / "faces"
 CACHE = Path(tempfile.mkdtemp(prefix="faces-bench-"))
-
-
-def measure(fn: Callable[[], object], seconds: float = 1.2, min_runs: int = 15) -> dict[str, float]:
-    """p50 / p99 / mean ms over ≥ min_runs calls and ≥ `seconds` (after 2 warm-ups)."""
-    fn()
-    fn()
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while len(times) < min_runs or time.perf_counter() < end:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    ms = np.array(times) * 1e3
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-        "runs": len(ms),
-    }
 
 
 # ------------------------------------------------------------------ the core's peak

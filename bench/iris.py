@@ -31,7 +31,7 @@ import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Iterable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import Executor, ProcessPoolExecutor  # noqa: E402
 from dataclasses import fields  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
@@ -45,6 +45,9 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from timing import measure, stats_ms  # noqa: E402
 
 from dichte.models.iris import code as iris_code  # noqa: E402
 from dichte.models.iris.code import (  # noqa: E402
@@ -88,29 +91,6 @@ NOISE = 0.5  # capture noise (band-limited), in standard deviations of the textu
 # the capture noise's share. Fewer columns (128) lose the texture the bank sees (15 %).
 TEXTURE_SAMPLING = (16, 256)
 STRANGER_BASE = 10_000_000  # identities of the probes that are not enrolled
-
-
-def measure(fn: Callable[[], object], seconds: float = 1.0, min_runs: int = 15) -> dict[str, float]:
-    """p50 / p99 / mean ms over ≥ min_runs calls and ≥ `seconds` (after 2 warm-ups)."""
-    fn()
-    fn()
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while len(times) < min_runs or time.perf_counter() < end:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return stats_ms(times)
-
-
-def stats_ms(seconds: Iterable[float]) -> dict[str, float]:
-    ms = np.asarray(list(seconds)) * 1e3
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-        "runs": len(ms),
-    }
 
 
 def cpu() -> dict[str, Any]:
