@@ -374,6 +374,28 @@ class TracedContacts(Frozen):
     f2: list[TracedPerson]
 
 
+WAVE_MAX_CASES = 1000  # cases in one POST /cases/trace
+
+
+class TraceWave(Frozen):
+    """Cases confirmed together (a cluster), traced at once."""
+
+    case_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=WAVE_MAX_CASES, description="Repeated ids are traced once"
+    )
+    depth: int = Field(2, ge=1, le=2, description="1: F1 only; 2: F1 and F2")
+
+
+class WaveResult(Frozen):
+    """One case of a wave, sent as soon as it is traced."""
+
+    case_id: str
+    status: int = Field(description="200, or the status a single trace of it would answer")
+    contacts: TracedContacts | None = None
+    errors: list[dict[str, str]] | None = Field(None, description="The one error shape")
+    ms: float = Field(description="Time this case took, queueing for a trace slot excluded")
+
+
 class ChainNode(Frozen):
     id: str  # person id
     kind: str = Field(description="case (F0 or a contact since converted), f1 or f2")

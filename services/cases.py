@@ -3,8 +3,11 @@ Sequencing and access only: the rules are in domain.tracing and domain.cases."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,6 +32,8 @@ from dichte.domain.cases import (
     QuarantineOrderCreate,
     TracedContacts,
     TracedPerson,
+    TraceWave,
+    WaveResult,
     check_case_changes,
     check_confirmable,
     contact_id,
@@ -50,6 +55,10 @@ from dichte.domain.tracing import Contact, Exposure, OutbreakSettings, TraceResu
 from dichte.services.declarations import DeclarationService
 from dichte.services.people import PersonView, people, person_of_document
 from dichte.store.epi import EpiStore
+
+# Traces of one wave in flight at once: enough to keep Redis busy, few enough that one
+# wave of a thousand cases cannot crowd out a replica's other requests.
+WAVE_CONCURRENCY = 8
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 MANUAL_KINDS = {k.value for k in ManualExposureKind}
@@ -305,6 +314,37 @@ class CaseService:
     async def contacts(self, case_id: str, depth: int, staff: StaffClaims) -> TracedContacts:
         """F1 (and with depth 2, F2) traced from the check-ins on record now."""
         return await self._traced(await self.case(case_id, staff), depth)
+
+    async def trace_wave(
+        self, wave: TraceWave, staff: StaffClaims, concurrency: int = WAVE_CONCURRENCY
+    ) -> AsyncIterator[WaveResult]:
+        """Each case of the wave as soon as its trace is done (fastest first), at most
+        `concurrency` at once; a case the officer may not read, or that does not exist,
+        is answered with its error and the others go on."""
+        queue: asyncio.Queue[WaveResult] = asyncio.Queue()
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(case_id: str) -> None:
+            async with slots:
+                started = time.perf_counter()
+                try:
+                    contacts = await self.contacts(case_id, wave.depth, staff)
+                    result = WaveResult(case_id=case_id, status=200, contacts=contacts, ms=0)
+                except DomainError as e:
+                    result = WaveResult(
+                        case_id=case_id, status=e.status, errors=e.body()["errors"], ms=0
+                    )
+                ms = round((time.perf_counter() - started) * 1000, 1)
+                await queue.put(result.model_copy(update={"ms": ms}))
+
+        distinct = list(dict.fromkeys(wave.case_ids))
+        tasks = [asyncio.create_task(one(case_id)) for case_id in distinct]
+        try:
+            for _ in distinct:
+                yield await queue.get()
+        finally:  # the client went away: stop what is left
+            for task in tasks:
+                task.cancel()
 
     async def chain(self, case_id: str, staff: StaffClaims) -> Chain:
         """Nodes and edges of the transmission chain around a case: the case, its F1 and

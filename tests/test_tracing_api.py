@@ -3,6 +3,7 @@ health officer and citizens would use it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from dichte.domain.clock import VIETNAM_TZ, today_in_vietnam
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.domain.tokens import QrClaims, sign_qr
-from tests.factories import DONG_HOI_WARD, QUANG_TRI, distinct_declaration
+from tests.factories import DONG_HOI_WARD, HUE, QUANG_TRI, distinct_declaration
 from tests.live import LiveServer, fill_declaration_form, only_error
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -470,3 +471,55 @@ def test_staff_register_venues_only_in_their_area(server: LiveServer, http: http
         },
     )
     assert only_error(r, 403)["code"] == "forbidden"
+
+
+def _wave(
+    http: httpx.Client, headers: dict[str, str], body: dict[str, Any]
+) -> tuple[httpx.Response, list[dict[str, Any]]]:
+    with http.stream("POST", "/api/v1/cases/trace", json=body, headers=headers) as r:
+        if r.status_code != 200:
+            r.read()  # the error body, for the caller to read
+            return r, []
+        return r, [json.loads(line) for line in r.iter_lines() if line]
+
+
+def test_a_wave_of_cases_is_traced_at_once_each_answered_as_it_finishes(
+    server: LiveServer, http: httpx.Client, outbreak: dict[str, Any]
+) -> None:
+    province = outbreak["province"]
+    loner = declare(http)  # confirmed the same day, met nobody on record
+    other = http.post(
+        "/api/v1/cases",
+        headers=province,
+        json={
+            "declaration_id": loner.declaration_id,
+            "classification": "confirmed",
+            "onset_date": str(today_in_vietnam()),
+        },
+    )
+    assert other.status_code == 201, other.text
+    unknown = "0" * 32
+    ids = [outbreak["case_id"], other.json()["id"], outbreak["case_id"], unknown]
+    r, lines = _wave(http, province, {"case_ids": ids, "depth": 2})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    by_case = {line["case_id"]: line for line in lines}
+    assert len(lines) == 3 and set(by_case) == set(ids)  # a repeated id is traced once
+    for case_id in (outbreak["case_id"], other.json()["id"]):
+        alone = http.get(f"/api/v1/cases/{case_id}/contacts?depth=2", headers=province)
+        assert by_case[case_id]["status"] == 200
+        assert by_case[case_id]["contacts"] == alone.json()  # the same as one at a time
+        assert by_case[case_id]["ms"] >= 0
+    assert by_case[outbreak["case_id"]]["contacts"]["f2"]  # the outbreak's F2 is there
+    assert by_case[unknown]["status"] == 404 and by_case[unknown]["contacts"] is None
+    assert by_case[unknown]["errors"][0]["code"] == "not_found"
+    # Depth 1: no F2.
+    _, shallow = _wave(http, province, {"case_ids": [outbreak["case_id"]], "depth": 1})
+    assert shallow[0]["contacts"]["f2"] == [] and shallow[0]["contacts"]["f1"]
+    # Another province's officer gets each case refused on its own line.
+    elsewhere = bearer(server, "province", HUE)
+    _, refused = _wave(http, elsewhere, {"case_ids": ids[:2]})
+    assert [line["status"] for line in refused] == [403, 403]
+    # A wave that cannot be read is refused whole, before any trace.
+    for body in ({"case_ids": []}, {"case_ids": ids, "depth": 3}, {"case_ids": ["x"] * 1001}):
+        assert only_error(_wave(http, province, body)[0], 422)["code"]
+    assert _wave(http, {}, {"case_ids": ids})[0].status_code == 401

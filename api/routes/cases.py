@@ -3,9 +3,11 @@ Staff only; each officer sees their own area."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import StreamingResponse
 
 from dichte.api.chain_svg import chain_svg
 from dichte.api.deps import Cases, Staff
@@ -24,6 +26,8 @@ from dichte.domain.cases import (
     QuarantineOrder,
     QuarantineOrderCreate,
     TracedContacts,
+    TraceWave,
+    WaveResult,
 )
 
 router = APIRouter(tags=["cases"])
@@ -47,6 +51,30 @@ async def create_case(
     if not created:
         response.status_code = 200
     return case
+
+
+@router.post(
+    "/cases/trace",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One JSON line per distinct case (a WaveResult), as each trace finishes",
+            "content": {"application/x-ndjson": {"schema": WaveResult.model_json_schema()}},
+        },
+        **documented(400, 401, 413, 422, 503),
+    },
+)
+async def trace_wave(body: TraceWave, cases: Cases, staff: Staff) -> StreamingResponse:
+    """A wave: cases confirmed together traced at once, each answered as soon as it is
+    done (`application/x-ndjson`, one line a case, fastest first): F1 and, with
+    depth 2, F2, as `GET /cases/{id}/contacts` gives them, or the case's own error
+    (403, 404) while the others go on."""
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for result in cases.trace_wave(body, staff):
+            yield result.model_dump_json().encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic, responses=_READ)
