@@ -167,6 +167,10 @@ class Records(RuleBasedStateMachine):
             assert after == before
         else:
             assert after == {**r.json(), "contacts_recorded": None}
+        # And a plain change (isolated now), so the route is reached with a real record
+        # however the generated bodies fell (all of them may be refused: 422).
+        isolation = {"isolation_at": datetime.now(UTC).replace(microsecond=0).isoformat()}
+        self.call(data, path, "PATCH", path_parameters={"case_id": case_id}, body=isolation)
 
     @rule(target=contacts, data=st.data(), case_id=cases, depth=st.sampled_from([1, 2]))
     def trace(self, data: st.DataObject, case_id: str, depth: int) -> Any:

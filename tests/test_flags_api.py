@@ -346,16 +346,26 @@ def test_a_recorded_f1_declaring_the_contact_is_not_flagged(
 # --- borrowed QR -------------------------------------------------------------------------
 
 
+@pytest.fixture
+def owner_and_borrower(
+    http: httpx.Client, forget_faces: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A QR's owner (Cửa Tùng) and someone who will show it (Vĩnh Linh), both consenting
+    to biometrics; their faces are forgotten afterwards."""
+    owner = declare(http, person(biometric_consent=True))
+    other = declare(http, person(commune=VINH_LINH, biometric_consent=True))
+    forget_faces += [owner["qr_token"], other["qr_token"]]
+    return owner, other
+
+
 def test_a_qr_shown_by_another_enrolled_person_is_flagged_on_them(
     http: httpx.Client,
     server: LiveServer,
     province: dict[str, str],
     checkpoint: str,
-    forget_faces: list[str],
+    owner_and_borrower: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
-    owner = declare(http, person(biometric_consent=True))
-    other = declare(http, person(commune=VINH_LINH, biometric_consent=True))
-    forget_faces += [owner["qr_token"], other["qr_token"]]
+    owner, other = owner_and_borrower
     start = datetime.now(UTC) + timedelta(minutes=5)
     # faces no other test of the session enrols and keeps
     for i, (who, face) in enumerate(((owner, ROSE / "img1.jpg"), (other, KIT / "john1.jpeg"))):
@@ -410,11 +420,9 @@ def test_a_qr_shown_by_someone_whose_iris_is_enrolled_is_flagged_on_them(
     server: LiveServer,
     province: dict[str, str],
     checkpoint: str,
-    forget_faces: list[str],
+    owner_and_borrower: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
-    owner = declare(http, person(biometric_consent=True))
-    other = declare(http, person(commune=VINH_LINH, biometric_consent=True))
-    forget_faces += [owner["qr_token"], other["qr_token"]]
+    owner, other = owner_and_borrower
     eyes = {owner["id"]: 910_001, other["id"]: 910_002}  # synthetic iris identities
     person_ids = {}
     for who in (owner, other):
