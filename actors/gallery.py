@@ -40,54 +40,48 @@ class GalleryShard:
             IrisTemplateStore(s.redis_url, s.redis_key_prefix, key), retention_s
         )
         self._shard, self._shards = shard, shards
-        self._faces_loaded = asyncio.Event()
-        self._irises_loaded = asyncio.Event()
+        self._loaded: set[int] = set()  # ids of the galleries read in
 
     def _owns(self, person_id: str) -> bool:
         return shard_of(person_id, self._shards) == self._shard
 
-    async def _ensure_loaded(self) -> None:
-        if not self._faces_loaded.is_set():
-            await self._faces.load(self._owns)
-            self._faces_loaded.set()
-
-    async def _ensure_irises(self) -> None:
-        if not self._irises_loaded.is_set():
-            await self._irises.load(self._owns)
-            self._irises_loaded.set()
+    async def _ready(self, gallery: Gallery | IrisGallery) -> None:
+        if id(gallery) not in self._loaded:
+            await gallery.load(self._owns)
+            self._loaded.add(id(gallery))
 
     async def enroll(self, person_id: str, embedding: np.ndarray, source: str) -> Template:
-        await self._ensure_loaded()
+        await self._ready(self._faces)
         return await self._faces.enroll(person_id, embedding, source)
 
     async def forget(self, person_id: str) -> bool:
-        await self._ensure_loaded()
+        await self._ready(self._faces)
         return await self._faces.forget(person_id)
 
     async def search(self, queries: np.ndarray, k: int) -> list[list[Match]]:
-        await self._ensure_loaded()
+        await self._ready(self._faces)
         return await self._faces.search(queries, k)
 
     async def enrolled(self, person_ids: list[str]) -> set[str]:
-        await self._ensure_loaded()
+        await self._ready(self._faces)
         return self._faces.enrolled(person_ids)
 
     async def enroll_iris(
         self, person_id: str, eye: Eye, code: IrisCode, source: str
     ) -> IrisTemplate:
-        await self._ensure_irises()
+        await self._ready(self._irises)
         return await self._irises.enroll(person_id, eye, code, source)
 
     async def forget_iris(self, person_id: str) -> bool:
-        await self._ensure_irises()
+        await self._ready(self._irises)
         return await self._irises.forget(person_id)
 
     async def search_iris(self, code: IrisCode, k: int) -> IrisSearch:
-        await self._ensure_irises()
+        await self._ready(self._irises)
         return await self._irises.search(code, k)
 
     async def enrolled_iris(self, person_ids: list[str]) -> set[str]:
-        await self._ensure_irises()
+        await self._ready(self._irises)
         return self._irises.enrolled(person_ids)
 
 

@@ -26,25 +26,21 @@ from dichte.models.errors import IrisError
 from dichte.models.iris.code import (
     ANGLES,
     BITS,
+    DEFAULT_SHIFTS,
     DEGREES_PER_SHIFT,
     IMPOSTOR_DOF,
+    MATCH_THRESHOLD,
+    MIN_BITS_COMPARED,
     RINGS,
     SHAPE,
     TARGET_FPIR,
+    TYPICAL_BITS_COMPARED,
     IrisCode,
+    distance,
     identification_threshold,
 )
 from dichte.models.iris.encoder import COLS, ROWS, GaborBank, GaborParams, gabor_kernel
-from dichte.models.iris.matching import (
-    DEFAULT_SHIFTS,
-    MATCH_THRESHOLD,
-    MIN_BITS_COMPARED,
-    TYPICAL_BITS_COMPARED,
-    CodeMatrix,
-    distance,
-    scan,
-    scan_numpy,
-)
+from dichte.models.iris.matching import CodeMatrix, scan, scan_numpy
 from dichte.models.iris.pipeline import EncodedIris, IrisPipeline, PreparedIris
 from tests.live import SHARED_DATA, missing, shared
 

@@ -23,7 +23,7 @@ const T = {
     meaning_undeclared_travel: "Đã quét mã tại một địa điểm hoặc đi qua chốt kiểm soát, trong 14 ngày trước khi khai, ở một tỉnh mà tờ khai không nêu (nơi ở, nơi đi, nơi đến, nơi đã qua).",
     meaning_undeclared_fever: "Tờ khai ghi không sốt, không triệu chứng, nhưng chốt kiểm soát đo thấy sốt cùng ngày.",
     meaning_undeclared_contact: "Tờ khai ghi không tiếp xúc ca bệnh, nhưng người này đã được ghi nhận là F1 trước khi khai.",
-    meaning_borrowed_qr: "Mã QR của tờ khai được xuất trình tại chốt bởi người có khuôn mặt khớp với một người khác đã đăng ký; cảnh báo ghi người đó.",
+    meaning_borrowed_qr: "Mã QR của tờ khai được xuất trình tại chốt bởi người có mống mắt hoặc khuôn mặt khớp với một người khác đã đăng ký; cảnh báo ghi người đó.",
     empty: "Không có cảnh báo nào.",
     raised: "Phát hiện lúc", person: "Người", declaration: "Tờ khai", residence: "Nơi cư trú",
     status: "Trạng thái", evidence: "Bằng chứng", history: "Lịch sử xử lý", reason_of: "Lý do",
@@ -31,6 +31,8 @@ const T = {
     ev_checkin: "Quét mã QR tại địa điểm", ev_passage: "Đi qua chốt kiểm soát",
     ev_screening: "Kiểm tra tại chốt kiểm soát", ev_contact: "Hồ sơ tiếp xúc gần (F1)",
     detail_fever: "đo thấy sốt", detail_case: "của ca bệnh",
+    detail_qr_of_another_person: "khuôn mặt là của người khác",
+    detail_qr_of_another_person_by_iris: "mống mắt là của người khác",
     role_system: "Hệ thống", role_police_commune: "Công an xã/phường", role_police_province: "Công an tỉnh",
     role_commune: "Trạm y tế xã/phường", role_health_centre: "Trung tâm y tế", role_province: "Sở Y tế",
     role_national: "Bộ Y tế",
@@ -57,7 +59,7 @@ const T = {
     meaning_undeclared_travel: "Checked in at a venue or passed a checkpoint, in the 14 days before declaring, in a province the declaration names nowhere (residence, from, to, travel stops).",
     meaning_undeclared_fever: "The declaration says no fever and no symptom, but a checkpoint measured a fever the same day.",
     meaning_undeclared_contact: "The declaration says no contact with a case, but the person was already recorded as a contact (F1) before declaring.",
-    meaning_borrowed_qr: "The declaration's QR code was shown at a checkpoint by someone whose face matched another enrolled person; the flag names that person.",
+    meaning_borrowed_qr: "The declaration's QR code was shown at a checkpoint by someone whose iris or face matched another enrolled person; the flag names that person.",
     empty: "No flags here.",
     raised: "Raised", person: "Person", declaration: "Declaration", residence: "Lives in",
     status: "Status", evidence: "Evidence", history: "History", reason_of: "Reason",
@@ -65,6 +67,8 @@ const T = {
     ev_checkin: "Check-in at a venue", ev_passage: "Passage at a checkpoint",
     ev_screening: "Screening at a checkpoint", ev_contact: "Contact record (F1)",
     detail_fever: "fever measured", detail_case: "of case",
+    detail_qr_of_another_person: "the face is another person's",
+    detail_qr_of_another_person_by_iris: "the iris is another person's",
     role_system: "System", role_police_commune: "Commune police", role_police_province: "Provincial police",
     role_commune: "Commune health station", role_health_centre: "Health centre",
     role_province: "Provincial health department", role_national: "Ministry of Health",
@@ -273,6 +277,7 @@ function evidenceText(e) {
   let detail = e.detail || "";
   if (detail === "fever") detail = t("detail_fever");
   else if (detail.startsWith("case ")) detail = `${t("detail_case")} ${detail.slice(5)}`;
+  else if (detail.startsWith("qr_of_another_person")) detail = t(`detail_${detail}`);
   const where = [e.place, provinceName(e.province_code)].filter(Boolean).join(", ");
   return [where ? `${t("place")} ${where}` : null, detail || null].filter(Boolean).join(" · ");
 }

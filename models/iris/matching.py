@@ -14,28 +14,14 @@ from collections.abc import Hashable, Iterable
 import numba
 import numpy as np
 
-from dichte.models.iris.code import (  # the distance's definition, re-exported here
+from dichte.models.iris.code import (
     DEFAULT_SHIFTS,
-    MATCH_THRESHOLD,
     MIN_BITS_COMPARED,
     TYPICAL_BITS_COMPARED,
     WORDS,
     IrisCode,
-    distance,
     normalised_hd,
 )
-
-__all__ = [
-    "DEFAULT_SHIFTS",
-    "MATCH_THRESHOLD",
-    "MIN_BITS_COMPARED",
-    "TYPICAL_BITS_COMPARED",
-    "CodeMatrix",
-    "distance",
-    "normalised_hd",
-    "scan",
-    "scan_numpy",
-]
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
