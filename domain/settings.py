@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     face_gallery_shards: int = Field(
         1, ge=1, le=64, description="Gallery actors the enrolled templates are split over"
     )
+    tracing_shards: int = Field(
+        2,
+        ge=0,
+        le=256,
+        description="Actors the in-memory tracing index is split over (by venue and by "
+        "person); 0 traces from the Redis record directly",
+    )
     template_key: SecretStr | None = Field(
         None,
         description="AES-256 key (32 bytes, base64) sealing stored face and iris templates; "

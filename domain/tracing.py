@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,20 @@ class OutbreakSettings(BaseModel):
     )
 
 
+def effective_end(start: int, end: int, default_stay_min: int) -> int:
+    """When a stay counts as over: its check-out (`end` < 0: none, then the default
+    stay), never before its start nor more than MAX_STAY_S after it. Plain arithmetic
+    on ints, so the columnar index compiles this same function into its scan."""
+    if end < 0:
+        end = start + default_stay_min * MINUTE
+    return min(max(end, start), start + MAX_STAY_S)
+
+
+def intervals_overlap(a0: int, a1: int, b0: int, b1: int) -> bool:
+    """[a0, a1) and [b0, b1) share a moment (touching is not overlapping)."""
+    return a0 < b1 and b0 < a1
+
+
 @dataclass(frozen=True)
 class Stay:
     person: str
@@ -50,8 +64,7 @@ class Stay:
     end: int | None = None  # check-out time, None when the person never checked out
 
     def effective_end(self, s: OutbreakSettings) -> int:
-        end = self.end if self.end is not None else self.start + s.default_stay_min * MINUTE
-        return min(max(end, self.start), self.start + MAX_STAY_S)
+        return effective_end(self.start, -1 if self.end is None else self.end, s.default_stay_min)
 
     def widened(self, s: OutbreakSettings) -> tuple[int, int]:
         m = s.overlap_margin_min * MINUTE
@@ -102,7 +115,7 @@ class Contact:
 
 
 def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
+    return intervals_overlap(a[0], a[1], b[0], b[1])
 
 
 def infectious_window(onset: int, isolation: int, s: OutbreakSettings) -> tuple[int, int]:
@@ -134,6 +147,16 @@ def _add(found: dict[str, Contact], person: str, exposure: Exposure) -> None:
     found.setdefault(person, Contact(person)).exposures.append(exposure)
 
 
+def _met(found: dict[str, Contact], mine: Stay, person: str, their_start: int) -> None:
+    """`person`'s stay beginning at `their_start` overlapped `mine`: an exposure from
+    the later of the two arrivals, at the venue, to `mine`'s person."""
+    _add(
+        found,
+        person,
+        Exposure("checkin_overlap", max(mine.start, their_start), mine.venue, mine.person),
+    )
+
+
 def overlap_contacts(
     index_stays: Iterable[Stay],
     venue_stays: Iterable[Stay],
@@ -156,13 +179,7 @@ def overlap_contacts(
         theirs = other.widened(s)
         for interval, mine in mine_here:
             if overlaps(interval, theirs):
-                _add(
-                    found,
-                    other.person,
-                    Exposure(
-                        "checkin_overlap", max(mine.start, other.start), other.venue, mine.person
-                    ),
-                )
+                _met(found, mine, other.person, other.start)
     return found
 
 
@@ -213,6 +230,16 @@ Query = tuple[str, int, int]  # (person or venue or checkpoint, from, until): ch
 # or passage times in [from, until)
 
 
+@dataclass(frozen=True)
+class Meeting:
+    """A stay that overlaps `sources[source]` (widened both), as a meeting index
+    reports it: whose it is and when it began."""
+
+    source: int
+    person: str
+    start: int
+
+
 class StayIndex(Protocol):
     """Where check-ins and passages are looked up by time (Redis sorted sets in
     production, SQLite or lists elsewhere). Queries come in batches so a networked
@@ -225,6 +252,15 @@ class StayIndex(Protocol):
     async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]: ...
 
     async def passages_at_checkpoints(self, queries: list[Query]) -> list[list[Passage]]: ...
+
+
+@runtime_checkable
+class MeetingIndex(StayIndex, Protocol):
+    """A stay index that finds the overlapping stays itself (the columnar tracing
+    index: the same `effective_end` and `intervals_overlap`, compiled into its scan),
+    instead of handing every stay near the sources back to `overlap_contacts`."""
+
+    async def meetings(self, sources: list[Stay], s: OutbreakSettings) -> list[Meeting]: ...
 
 
 @dataclass
@@ -260,6 +296,19 @@ async def _around(index: StayIndex, stays: list[Stay], s: OutbreakSettings) -> l
     return [x for batch in found for x in batch]
 
 
+async def _met_at_venues(
+    index: StayIndex, sources: list[Stay], exclude: set[str], s: OutbreakSettings
+) -> dict[str, Contact]:
+    """The people, other than `exclude`, whose stays overlap the sources."""
+    if not isinstance(index, MeetingIndex):
+        return overlap_contacts(sources, await _around(index, sources, s), exclude, s)
+    found: dict[str, Contact] = {}
+    for m in await index.meetings(sources, s):
+        if m.person not in exclude:
+            _met(found, sources[m.source], m.person, m.start)
+    return found
+
+
 QuarantineLookup = Callable[[list[str]], Awaitable[dict[str, int]]]
 
 
@@ -281,7 +330,7 @@ async def trace(
     # A stay that began up to MAX_STAY_S before the window can still reach into it.
     (raw,) = await index.stays_of_persons([(case_person, window[0] - MAX_STAY_S, window[1])])
     case_stays = case_stays_in_window(raw, window, s)
-    f1 = overlap_contacts(case_stays, await _around(index, case_stays, s), {case_person}, s)
+    f1 = await _met_at_venues(index, case_stays, {case_person}, s)
 
     (passages,) = await index.passages_of_persons([(case_person, window[0], window[1])])
     others = await index.passages_at_checkpoints(
@@ -312,5 +361,5 @@ async def trace(
             for stay in f2_source_stays(stays, first, end)
         ]
         # One pass over all F1 sources: each exposure still names the F1 met.
-        f2 = overlap_contacts(sources, await _around(index, sources, s), {case_person, *f1}, s)
+        f2 = await _met_at_venues(index, sources, {case_person, *f1}, s)
     return TraceResult(f1, f2)

@@ -4,6 +4,7 @@ Sequencing and access only: the rules are in domain.tracing and domain.cases."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import time
@@ -51,10 +52,20 @@ from dichte.domain.events import person_units
 from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.records import covers
 from dichte.domain.tokens import Role, StaffClaims
-from dichte.domain.tracing import Contact, Exposure, OutbreakSettings, TraceResult, trace
+from dichte.domain.tracing import (
+    Contact,
+    Exposure,
+    OutbreakSettings,
+    StayIndex,
+    TraceResult,
+    trace,
+)
 from dichte.services.declarations import DeclarationService
 from dichte.services.people import PersonView, people, person_of_document
+from dichte.services.tracing import IndexUnavailable
 from dichte.store.epi import EpiStore
+
+log = logging.getLogger(__name__)
 
 # Traces of one wave in flight at once: enough to keep Redis busy, few enough that one
 # wave of a thousand cases cannot crowd out a replica's other requests.
@@ -91,8 +102,12 @@ class CaseService:
         declarations: DeclarationService,
         outbreak: OutbreakSettings,
         jurisdictions: Jurisdictions | None = None,
+        index: StayIndex | None = None,
     ) -> None:
+        """`index`: where tracing reads check-ins (the sharded tracing index); the
+        store itself when there is none or it does not answer."""
         self._store = store
+        self._index = index
         self._declarations = declarations
         self.outbreak = outbreak
         self._units = jurisdictions or Jurisdictions()
@@ -242,15 +257,24 @@ class CaseService:
             for c in await self._store.contacts_of(case.id)
             if all(e.kind in MANUAL_KINDS for e in c.exposures)
         }
-        return await trace(
-            self._store,
-            case.person_id,
-            window,
-            self.outbreak,
-            self._quarantine_starts,
-            depth=depth,
-            known=known,
-        )
+
+        async def from_(index: StayIndex) -> TraceResult:
+            return await trace(
+                index,
+                case.person_id,
+                window,
+                self.outbreak,
+                self._quarantine_starts,
+                depth=depth,
+                known=known,
+            )
+
+        if self._index is not None:
+            try:
+                return await from_(self._index)
+            except IndexUnavailable as e:
+                log.warning("tracing index unavailable (%s): tracing from the record", e)
+        return await from_(self._store)
 
     async def record_contacts(self, case: Case, now: datetime | None = None) -> int:
         """On confirmation: an F1 contact record with its follow-up schedule for each

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dichte.api.deps import Services
 from dichte.api.metrics import ApiMetrics, NoMetrics
 from dichte.domain.settings import Settings
+from dichte.domain.tracing import StayIndex
 from dichte.services.cases import CaseService
 from dichte.services.checkins import CheckinService
 from dichte.services.checkpoints import CheckpointService
@@ -46,10 +47,12 @@ def build_services(
     vision: Vision | None = None,
     iris: IrisEncoding | None = None,
     iris_gallery: IrisGalleryClient | None = None,
+    tracing_index: StayIndex | None = None,
 ) -> Services:
     """The services one process serves the API with. Without `inference` the face routes
     answer 503 faces_unavailable; without `iris`, the iris routes 503 iris_unavailable;
-    without `vision`, thermal and QR photos 503."""
+    without `vision`, thermal and QR photos 503; without `tracing_index`, tracing reads
+    the Redis record directly."""
     metrics = metrics or NoMetrics()
     declarations_service = declaration_service(settings, declarations_gateway, signing_key, metrics)
     units = jurisdictions(settings)
@@ -65,7 +68,9 @@ def build_services(
         declarations=declarations_service,
         venues=venue_service,
         checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
-        cases=CaseService(epi_store, declarations_service, settings.outbreak, units),
+        cases=CaseService(
+            epi_store, declarations_service, settings.outbreak, units, index=tracing_index
+        ),
         vision=vision_service,
         checkpoints=CheckpointService(CheckpointStore.of(settings)),
         units=UnitService(OutboxStore.of(settings), units, venue_service.public),

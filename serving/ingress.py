@@ -18,6 +18,7 @@ from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_crea
 from dichte.actors.forwarder import get_or_create_forwarder
 from dichte.actors.gallery import ShardedGallery, ShardedIrisGallery
 from dichte.actors.retention import get_or_create_retention_keeper
+from dichte.actors.tracing import sharded_tracing_index
 from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
@@ -65,8 +66,8 @@ class DeclarationIngress:
         from dichte.serving.metrics import RayApiMetrics
 
         s = self._settings
-        # Check-ins and tracing go to Redis straight from the replica: its scripts keep
-        # concurrent replicas consistent, and a hop through an actor would only add latency.
+        # Check-ins go to Redis straight from the replica: its scripts keep concurrent
+        # replicas consistent. Tracing reads the tracing shards, which follow Redis.
         services = build_services(
             s,
             declarations_gateway=ActorDeclarationGateway(self._store),
@@ -85,6 +86,9 @@ class DeclarationIngress:
                 ShardedIrisGallery(self._workers, shards=s.face_gallery_shards)
                 if self._iris
                 else None
+            ),
+            tracing_index=(
+                sharded_tracing_index(self._workers, s.tracing_shards) if s.tracing_shards else None
             ),
         )
         return create_app(s, services)

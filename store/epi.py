@@ -34,6 +34,8 @@ redis.call('XADD', KEYS[5], '*', 'type', 'checkin.created',
   'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[6])
 redis.call('HINCRBY', KEYS[6], 'checkins', 1)
 redis.call('ZADD', KEYS[7], 'GT', ARGV[3], ARGV[2])
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[7], '*',
+  'op', 'in', 'p', ARGV[1], 'v', ARGV[2], 's', ARGV[3])
 return {1, ARGV[3]}
 """
 
@@ -48,6 +50,8 @@ for _, m in ipairs(items) do
     local existing = redis.call('HGET', KEYS[2], field)
     if existing then return {0, start, existing} end
     redis.call('HSET', KEYS[2], field, ARGV[2])
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
+      'op', 'out', 'p', ARGV[4], 'v', ARGV[1], 's', start, 'e', ARGV[2])
     return {1, start, ARGV[2]}
   end
 end
@@ -106,6 +110,9 @@ return added
 """
 
 CHECKIN_IDEMPOTENCY_S = 2 * 86_400
+# Changes kept for the tracing index to follow (about: the stream is trimmed lazily);
+# a shard that starts reads the record itself and follows only what comes after.
+TRACING_CHANGES_KEPT = 1_000_000
 
 
 def _commune(code: int | None) -> str:
@@ -264,8 +271,17 @@ class EpiStore:
                 k.outbox(),
                 k.commune_day(commune, day),
                 k.venues_scanned(commune),
+                k.tracing_changes(),
             ],
-            args=[person_id, venue_id, at, day, CHECKIN_IDEMPOTENCY_S, " ".join(units)],
+            args=[
+                person_id,
+                venue_id,
+                at,
+                day,
+                CHECKIN_IDEMPOTENCY_S,
+                " ".join(units),
+                TRACING_CHANGES_KEPT,
+            ],
         )
         return bool(int(created)), int(start)
 
@@ -275,12 +291,22 @@ class EpiStore:
         """(closed now, start, end) of the stay closed, or None when there is no check-in
         at this venue in the day before `at`."""
         result = await self._checkout(
-            keys=[self.keys.stays_of_person(person_id), self.keys.stay_ends()],
-            args=[venue_id, at, MAX_STAY_S, person_id],
+            keys=[
+                self.keys.stays_of_person(person_id),
+                self.keys.stay_ends(),
+                self.keys.tracing_changes(),
+            ],
+            args=[venue_id, at, MAX_STAY_S, person_id, TRACING_CHANGES_KEPT],
         )
         if int(result[0]) < 0:
             return None
         return bool(int(result[0])), int(result[1]), int(result[2])
+
+    async def tracing_position(self) -> str:
+        """The id of the latest check-in change ("0-0": none): what the tracing index
+        must have applied to answer as the record would now."""
+        last = await self._redis.xrevrange(self.keys.tracing_changes(), count=1)
+        return str(last[0][0]) if last else "0-0"
 
     async def _ranges(self, keys: list[str], queries: list[Query]) -> list[list[str]]:
         """One pipeline: the members of each sorted set scored in [from, until)."""

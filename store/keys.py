@@ -87,6 +87,11 @@ class Keys:
     def stay_ends(self) -> str:
         return self._k("ci", "ends")
 
+    # every check-in, check-out and retention cut, in order: the tracing index
+    # (store.tracing_index) follows it
+    def tracing_changes(self) -> str:
+        return self._k("ci", "changes")
+
     def checkin_minute(self, venue_id: str, person_id: str, minute: int) -> str:
         return self._k("ci", "idem", f"{venue_id}|{person_id}|{minute}")
 

@@ -72,6 +72,8 @@ class Pruner:
             if stale:
                 await self._redis.hdel(k.stay_ends(), *stale)
             await asyncio.sleep(PAUSE_S)
+        # The tracing index drops them too (store.tracing_index follows this stream).
+        await self._redis.xadd(k.tracing_changes(), {"op": "cut", "t": before})
         return removed // 2  # each stay is in a venue set and a person set
 
     async def passages(self, before: int) -> int:

@@ -14,6 +14,7 @@ from dichte.domain.tracing import (
     HOUR,
     MAX_STAY_S,
     MINUTE,
+    Exposure,
     OutbreakSettings,
     Passage,
     Query,
@@ -22,6 +23,8 @@ from dichte.domain.tracing import (
     lane_plate,
     trace,
 )
+from dichte.services.tracing import LocalShard, ShardedTracingIndex
+from dichte.store.tracing_index import NO_END, SideBuilder, TracingIndexShard
 
 S = OutbreakSettings()  # margin 15 min, default stay 60 min, window 2 days before onset
 T0 = 1_790_000_000  # an arbitrary Tuesday morning, unix seconds
@@ -55,6 +58,45 @@ class MemoryIndex:
         ]
 
 
+class Record(MemoryIndex):
+    """The record beside the columnar index: passages, and the change stream's position."""
+
+    async def tracing_position(self) -> str:
+        return "0-0"
+
+
+def columnar(
+    stays: list[Stay],
+    passages: list[Passage],
+    shards: int,
+    loaded: int,
+    merged: bool,
+) -> ShardedTracingIndex:
+    """The sharded columnar index over the same stays: the first `loaded` read in as a
+    rebuild does, the others applied as the stream of changes brings them (check-in,
+    then check-out), left apart or merged in."""
+    parts = []
+    for i in range(shards):
+        shard = TracingIndexShard(i, shards)
+        at_venues, of_persons = SideBuilder(), SideBuilder()
+        for x in stays[:loaded]:
+            end = NO_END if x.end is None else x.end
+            if shard.owns(x.venue):
+                at_venues.add(x.venue, x.person, x.start, end)
+            if shard.owns(x.person):
+                of_persons.add(x.person, x.venue, x.start, end)
+        shard.load(at_venues.side(), of_persons.side())
+        for x in stays[loaded:]:
+            change = {"p": x.person, "v": x.venue, "s": str(x.start)}
+            shard.apply({"op": "in", **change})
+            if x.end is not None:
+                shard.apply({"op": "out", "e": str(x.end), **change})
+        if merged:
+            shard.merge()
+        parts.append(LocalShard(shard))
+    return ShardedTracingIndex(parts, Record(stays, passages))
+
+
 def run(
     stays: list[Stay],
     window: tuple[int, int] = (T0 - DAY, T0 + 2 * DAY),
@@ -62,7 +104,13 @@ def run(
     passages: list[Passage] | None = None,
     s: OutbreakSettings = S,
 ) -> TraceResult:
-    return asyncio.run(trace(MemoryIndex(stays, passages or []), "case", window, s, quarantine))
+    """The trace from plain look-ups, checked equal to the columnar index's."""
+    result = asyncio.run(trace(MemoryIndex(stays, passages or []), "case", window, s, quarantine))
+    index = columnar(stays, passages or [], 3, len(stays) // 2, merged=False)
+    assert _exposures(asyncio.run(trace(index, "case", window, s, quarantine))) == _exposures(
+        result
+    )
+    return result
 
 
 def at(hours: float) -> int:
@@ -260,6 +308,8 @@ stays_strategy = st.lists(
         st.none() | st.integers(0, 30 * 12),
     ),
     max_size=40,
+    # A person checks in at a venue once a second at most: the record keeps one.
+    unique_by=lambda x: (x.person, x.venue, x.start),
 )
 
 
@@ -271,6 +321,9 @@ stays_strategy = st.lists(
     margin=st.sampled_from([0, 5, 15]),
     default_stay=st.sampled_from([5, 60]),
     quarantine=st.dictionaries(people, st.integers(0, 4 * 24 * 12), max_size=3),
+    shards=st.integers(1, 4),
+    loaded=st.integers(0, 40),
+    merged=st.booleans(),
 )
 def test_tracing_matches_the_brute_force_reading_of_the_rule(
     stays: list[Stay],
@@ -279,7 +332,12 @@ def test_tracing_matches_the_brute_force_reading_of_the_rule(
     margin: int,
     default_stay: int,
     quarantine: dict[str, int],
+    shards: int,
+    loaded: int,
+    merged: bool,
 ) -> None:
+    """Both back ends: the store's look-ups (here lists) read by `overlap_contacts`,
+    and the sharded columnar index that finds the overlaps itself."""
     s = OutbreakSettings(overlap_margin_min=margin, default_stay_min=default_stay)
     window = (T0 + window_start * 5 * MINUTE, T0 + (window_start + window_len) * 5 * MINUTE)
     q = {p: T0 + v * 5 * MINUTE for p, v in quarantine.items()}
@@ -287,6 +345,15 @@ def test_tracing_matches_the_brute_force_reading_of_the_rule(
     got = run(stays, window, q, s=s)
     assert {p: c.first_exposure for p, c in got.f1.items()} == expected_f1
     assert set(got.f2) == expected_f2
+    index = columnar(stays, [], shards, loaded, merged)
+    from_index = asyncio.run(trace(index, "case", window, s, q))
+    assert {p: c.first_exposure for p, c in from_index.f1.items()} == expected_f1
+    assert set(from_index.f2) == expected_f2
+    assert _exposures(from_index) == _exposures(got)
+
+
+def _exposures(result: TraceResult) -> dict[str, set[Exposure]]:
+    return {p: set(c.exposures) for p, c in (result.f1 | result.f2).items()}
 
 
 def test_as_of_ignores_f1_stays_from_that_moment_on() -> None:

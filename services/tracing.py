@@ -1,0 +1,197 @@
+"""Tracing from the sharded index: `ShardedTracingIndex` is the `MeetingIndex` that
+`domain.tracing.trace` reads when the tracing shards run. Each step fans out to the
+shards that own the venues (or persons) asked about, in parallel; person keys found on
+the venue side are named by their persons' shards. Checkpoint passages are few (one
+per border crossing) and are read from the record directly.
+
+Before answering, each shard has applied every check-in change the record held when
+the trace began, so a trace sees every check-in acknowledged before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from dichte.domain.tracing import (
+    MINUTE,
+    Meeting,
+    OutbreakSettings,
+    Passage,
+    Query,
+    Stay,
+    StayIndex,
+)
+from dichte.store.tracing_index import NO_END, Found, TracingIndexShard, shard_of
+
+# A shard restarting rebuilds from the record before it answers; past this, trace from
+# the record instead (a large shard takes longer to rebuild than a request can wait).
+INDEX_WAIT_S = 30.0
+
+
+T = TypeVar("T")
+
+
+class IndexUnavailable(Exception):
+    """A shard did not answer in time (restarting, rebuilding): trace from the record."""
+
+
+class TracingShardCalls(Protocol):
+    """One shard as the coordinator calls it (in process, or a Ray actor). `after`:
+    the change the shard must have applied first."""
+
+    async def meetings(
+        self, queries: list[Query], margin_s: int, default_stay_min: int, after: str
+    ) -> Found: ...
+
+    async def stays_at_venues(self, queries: list[Query], after: str) -> Found: ...
+
+    async def stays_of_persons(
+        self, queries: list[Query], after: str
+    ) -> list[list[tuple[str, int, int | None]]]: ...
+
+    async def names(self, keys: list[int]) -> list[str | None]: ...
+
+
+class RecordPosition(Protocol):
+    async def tracing_position(self) -> str: ...
+
+
+class Record(StayIndex, RecordPosition, Protocol):
+    pass
+
+
+class LocalShard:
+    """A shard in this process (tests, benchmarks): already current by construction."""
+
+    def __init__(self, shard: TracingIndexShard) -> None:
+        self.shard = shard
+
+    async def meetings(
+        self, queries: list[Query], margin_s: int, default_stay_min: int, after: str
+    ) -> Found:
+        return self.shard.meetings(queries, margin_s, default_stay_min)
+
+    async def stays_at_venues(self, queries: list[Query], after: str) -> Found:
+        return self.shard.stays_at_venues(queries)
+
+    async def stays_of_persons(
+        self, queries: list[Query], after: str
+    ) -> list[list[tuple[str, int, int | None]]]:
+        return self.shard.stays_of_persons(queries)
+
+    async def names(self, keys: list[int]) -> list[str | None]:
+        return self.shard.names(keys)
+
+
+def _by_shard(names: Sequence[str], shards: int) -> dict[int, list[int]]:
+    """Positions of `names` grouped by the shard that owns each."""
+    groups: dict[int, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(shard_of(name, shards), []).append(i)
+    return groups
+
+
+class ShardedTracingIndex:
+    def __init__(self, shards: Sequence[TracingShardCalls], record: Record) -> None:
+        self._shards = list(shards)
+        self._record = record
+
+    async def _fan(self, calls: dict[int, Awaitable[T]]) -> list[T]:
+        """The shards' answers, in the order of `calls`."""
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*calls.values()), INDEX_WAIT_S))
+        except Exception as e:  # a shard's actor died for good, or its call failed
+            raise IndexUnavailable(str(e)) from e
+
+    async def _names(self, keys: np.ndarray) -> dict[int, str | None]:
+        unique = sorted(set(keys.tolist()))
+        groups: dict[int, list[int]] = {}
+        for k in unique:
+            groups.setdefault(k % len(self._shards), []).append(k)
+        parts = await self._fan({i: self._shards[i].names(ks) for i, ks in groups.items()})
+        out: dict[int, str | None] = {}
+        for ks, names in zip(groups.values(), parts, strict=True):
+            out.update(zip(ks, names, strict=True))
+        return out
+
+    async def _at_venues(
+        self,
+        queries: list[Query],
+        ask: Callable[[TracingShardCalls, list[Query], str], Awaitable[Found]],
+    ) -> list[Found]:
+        """Each owning shard's answer, its `query` column mapped back to `queries`."""
+        after = await self._record.tracing_position()
+        groups = _by_shard([q[0] for q in queries], len(self._shards))
+        parts = await self._fan(
+            {i: ask(self._shards[i], [queries[j] for j in idx], after) for i, idx in groups.items()}
+        )
+        return [
+            Found(np.asarray(idx, np.int64)[f.query], f.start, f.end, f.other)
+            for idx, f in zip(groups.values(), parts, strict=True)
+        ]
+
+    async def meetings(self, sources: list[Stay], s: OutbreakSettings) -> list[Meeting]:
+        if not sources:
+            return []
+        queries = [(st.venue, *st.widened(s)) for st in sources]
+        margin, default = s.overlap_margin_min * MINUTE, s.default_stay_min
+        found = await self._at_venues(
+            queries, lambda shard, part, after: shard.meetings(part, margin, default, after)
+        )
+        names = await self._names(np.concatenate([f.other for f in found]))
+        return [
+            Meeting(q, person, start)
+            for f in found
+            for q, key, start in zip(
+                f.query.tolist(), f.other.tolist(), f.start.tolist(), strict=True
+            )
+            # None: the person's shard has not yet applied a check-in made this instant
+            if (person := names[key]) is not None
+        ]
+
+    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]:
+        out: list[list[Stay]] = [[] for _ in queries]
+        if not queries:
+            return out
+        found = await self._at_venues(
+            queries, lambda shard, part, after: shard.stays_at_venues(part, after)
+        )
+        names = await self._names(np.concatenate([f.other for f in found]))
+        for f in found:
+            for q, key, start, end in zip(
+                f.query.tolist(), f.other.tolist(), f.start.tolist(), f.end.tolist(), strict=True
+            ):
+                if (person := names[key]) is not None:
+                    out[q].append(
+                        Stay(person, queries[q][0], start, None if end == NO_END else end)
+                    )
+        for stays in out:
+            stays.sort(key=lambda st: st.start)
+        return out
+
+    async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]:
+        out: list[list[Stay]] = [[] for _ in queries]
+        if not queries:
+            return out
+        after = await self._record.tracing_position()
+        groups = _by_shard([q[0] for q in queries], len(self._shards))
+        parts = await self._fan(
+            {
+                i: self._shards[i].stays_of_persons([queries[j] for j in idx], after)
+                for i, idx in groups.items()
+            }
+        )
+        for idx, rows in zip(groups.values(), parts, strict=True):
+            for j, stays in zip(idx, rows, strict=True):
+                out[j] = [Stay(queries[j][0], v, start, end) for v, start, end in stays]
+        return out
+
+    async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]:
+        return await self._record.passages_of_persons(queries)
+
+    async def passages_at_checkpoints(self, queries: list[Query]) -> list[list[Passage]]:
+        return await self._record.passages_at_checkpoints(queries)

@@ -1,0 +1,533 @@
+"""The tracing index: check-ins held in memory as columns, built for the tracing query.
+Redis stays the record; this is rebuilt from it (`load_from_redis`) and kept current
+from its stream of check-in changes (`apply`).
+
+One shard holds two halves, each a set of rows grouped by a small integer and sorted
+by check-in time within the group:
+- by venue, for the venues this shard owns: (start, end, person key) per check-in;
+- by person, for the persons it owns: (start, end, venue number) per check-in.
+Times are uint32 unix seconds (end 0: no check-out). On the venue side a person is a
+64-bit key (`key_of`, the same in every process), resolved to its id by the person's
+own shard, so no shard keeps the ids of persons it does not own.
+
+A query is a binary search per group and a compiled scan (numba) that applies the
+rule's own `effective_end` and `intervals_overlap` from domain.tracing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import redis
+
+from dichte.domain import tracing
+from dichte.domain.tracing import MAX_STAY_S, Query
+from dichte.store.keys import Keys
+
+NO_END = 0
+# Rows checked in since the last merge are kept apart (sorted on demand) until there
+# are this many, or a fiftieth of the shard, then merged: a merge re-sorts the shard.
+MERGE_MIN_ROWS = 100_000
+SCAN_BATCH = 1_000
+ENDS_BATCH = 20_000
+
+_effective_end = numba.njit(cache=True)(tracing.effective_end)
+_intervals_overlap = numba.njit(cache=True)(tracing.intervals_overlap)
+
+
+def key_of(name: str) -> int:
+    """A person's or venue's 64-bit key: the same in every process (unlike hash())."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def shard_of(name: str, shards: int) -> int:
+    return key_of(name) % shards
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_from(start: np.ndarray, lo: int, hi: int, t: int) -> int:
+    """The first row in [lo, hi) whose start is >= t (rows sorted by start)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if int(start[mid]) < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _in_ranges(
+    offsets: np.ndarray, start: np.ndarray, group: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, row) for each row of the query's group with lo <= start < hi."""
+    groups = offsets.shape[0] - 1
+    first = np.zeros(group.shape[0], np.int64)
+    last = np.zeros(group.shape[0], np.int64)
+    total = 0
+    for i in range(group.shape[0]):
+        g = group[i]
+        if g < 0 or g >= groups:
+            continue
+        a, b = offsets[g], offsets[g + 1]
+        first[i] = _first_from(start, a, b, lo[i])
+        last[i] = _first_from(start, first[i], b, hi[i])
+        total += last[i] - first[i]
+    queries = np.empty(total, np.int64)
+    rows = np.empty(total, np.int64)
+    k = 0
+    for i in range(group.shape[0]):
+        for r in range(first[i], last[i]):
+            queries[k] = i
+            rows[k] = r
+            k += 1
+    return queries, rows
+
+
+@numba.njit(cache=True, nogil=True)
+def _overlapping(
+    offsets: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    group: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    margin: int,
+    default_stay_min: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, row) for each row of the query's group whose stay, widened by `margin`,
+    overlaps the query's [lo, hi) (itself a widened stay). A stay lasts at most
+    MAX_STAY_S, so only rows that began since lo − MAX_STAY_S − margin can reach it."""
+    groups = offsets.shape[0] - 1
+    out_q = np.empty(0, np.int64)
+    out_r = np.empty(0, np.int64)
+    for fill in range(2):  # count, then fill
+        k = 0
+        for i in range(group.shape[0]):
+            g = group[i]
+            if g < 0 or g >= groups:
+                continue
+            b = offsets[g + 1]
+            r = _first_from(start, offsets[g], b, lo[i] - MAX_STAY_S - margin)
+            while r < b and int(start[r]) < hi[i] + margin:
+                s0 = int(start[r])
+                e = int(end[r])
+                e_eff = _effective_end(s0, -1 if e == NO_END else e, default_stay_min)
+                if _intervals_overlap(lo[i], hi[i], s0 - margin, e_eff + margin):
+                    if fill:
+                        out_q[k] = i
+                        out_r[k] = r
+                    k += 1
+                r += 1
+        if not fill:
+            out_q = np.empty(k, np.int64)
+            out_r = np.empty(k, np.int64)
+    return out_q, out_r
+
+
+class Rows:
+    """Rows of (group, start, end, tag), grouped and sorted by start within a group:
+    CSR arrays for the bulk, plus the rows added since the last merge."""
+
+    def __init__(self, tag_dtype: type) -> None:
+        self._tag_dtype = tag_dtype
+        self.offsets = np.zeros(1, np.int64)
+        self.start = np.empty(0, np.uint32)
+        self.end = np.empty(0, np.uint32)
+        self.tag: np.ndarray = np.empty(0, tag_dtype)
+        self._recent: list[tuple[int, int, int, int]] = []
+        self._recent_parts: Rows | None = None
+
+    def __len__(self) -> int:
+        return len(self.start) + len(self._recent)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.offsets, self.start, self.end, self.tag))
+
+    def bulk(
+        self, group: np.ndarray, start: np.ndarray, end: np.ndarray, tag: np.ndarray, groups: int
+    ) -> None:
+        """Replace everything with these rows (any order)."""
+        order = np.lexsort((start, group))
+        self.start = start[order].astype(np.uint32)
+        self.end = end[order].astype(np.uint32)
+        self.tag = tag[order].astype(self._tag_dtype)
+        counts = np.bincount(group, minlength=groups) if len(group) else np.zeros(groups, np.int64)
+        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._recent, self._recent_parts = [], None
+
+    def _parts(self) -> Iterator[Rows]:
+        yield self
+        if self._recent:
+            if self._recent_parts is None:
+                recent = Rows(self._tag_dtype)
+                g, s, e, t = (np.array(c, np.int64) for c in zip(*self._recent, strict=True))
+                recent.bulk(g, s, e, t, int(g.max()) + 1)
+                self._recent_parts = recent
+            yield self._recent_parts
+
+    def _find(self, group: int, start: int, tag: int) -> tuple[Rows, int] | None:
+        for part in self._parts():
+            if group >= len(part.offsets) - 1:
+                continue
+            b = int(part.offsets[group + 1])
+            r = _first_from(part.start, int(part.offsets[group]), b, start)
+            while r < b and int(part.start[r]) == start:
+                if int(part.tag[r]) == tag:
+                    return part, r
+                r += 1
+        return None
+
+    def add(self, group: int, start: int, end: int, tag: int) -> bool:
+        """A new row; False when (group, start, tag) is already here (a replayed change)."""
+        if self._find(group, start, tag) is not None:
+            return False
+        self._recent.append((group, start, end, tag))
+        self._recent_parts = None
+        if len(self._recent) >= max(MERGE_MIN_ROWS, len(self.start) // 50):
+            self.merge()
+        return True
+
+    def close(self, group: int, start: int, tag: int, end: int) -> bool:
+        found = self._find(group, start, tag)
+        if found is None:
+            return False
+        part, row = found
+        part.end[row] = end
+        if part is not self:  # the recent rows' sorted copy is rebuilt from the list
+            self._recent = [
+                (g, s, end if (g, s, t) == (group, start, tag) else e, t)
+                for g, s, e, t in self._recent
+            ]
+        return True
+
+    def drop_before(self, t: int) -> None:
+        """Forget the rows that began before t (past their retention)."""
+        self.merge()
+        keep = self.start >= t
+        if keep.all():
+            return
+        groups = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+        self.bulk(
+            groups[keep], self.start[keep], self.end[keep], self.tag[keep], len(self.offsets) - 1
+        )
+
+    def merge(self) -> None:
+        if not self._recent:
+            return
+        groups = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+        g, s, e, t = (np.array(c, np.int64) for c in zip(*self._recent, strict=True))
+        self.bulk(
+            np.concatenate((groups, g)),
+            np.concatenate((self.start.astype(np.int64), s)),
+            np.concatenate((self.end.astype(np.int64), e)),
+            np.concatenate((self.tag.astype(np.int64), t)),
+            max(len(self.offsets) - 1, int(g.max()) + 1),
+        )
+
+    def in_ranges(
+        self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> list[tuple[Rows, np.ndarray, np.ndarray]]:
+        return [(p, *_in_ranges(p.offsets, p.start, group, lo, hi)) for p in self._parts()]
+
+    def overlapping(
+        self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: int, default_min: int
+    ) -> list[tuple[Rows, np.ndarray, np.ndarray]]:
+        return [
+            (p, *_overlapping(p.offsets, p.start, p.end, group, lo, hi, margin, default_min))
+            for p in self._parts()
+        ]
+
+
+class Numbering:
+    """Names as small consecutive integers (the groups of `Rows`)."""
+
+    def __init__(self) -> None:
+        self.number: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def of(self, name: str) -> int:
+        n = self.number.get(name)
+        if n is None:
+            n = self.number[name] = len(self.names)
+            self.names.append(name)
+        return n
+
+    def get(self, name: str) -> int:
+        return self.number.get(name, -1)
+
+    @staticmethod
+    def from_names(names: list[str]) -> Numbering:
+        numbering = Numbering()
+        numbering.names = list(names)
+        numbering.number = {n: i for i, n in enumerate(numbering.names)}
+        return numbering
+
+
+@dataclass
+class Side:
+    """Check-ins for `TracingIndexShard.load`, in columns: `group` indexes `groups`
+    (venues, or persons) and `other` indexes `others` (persons, or venues)."""
+
+    groups: list[str]
+    group: np.ndarray
+    start: np.ndarray
+    end: np.ndarray  # NO_END: no check-out
+    others: list[str]
+    other: np.ndarray
+
+
+class SideBuilder:
+    """A `Side` collected row by row (the rebuild from Redis)."""
+
+    def __init__(self) -> None:
+        self.groups, self.others = Numbering(), Numbering()
+        self.group, self.start, self.end, self.other = (array("q") for _ in range(4))
+
+    def add(self, group: str, other: str, start: int, end: int) -> None:
+        self.group.append(self.groups.of(group))
+        self.other.append(self.others.of(other))
+        self.start.append(start)
+        self.end.append(end)
+
+    def side(self) -> Side:
+        def col(a: array[int]) -> np.ndarray:
+            return np.frombuffer(a, np.int64) if len(a) else np.empty(0, np.int64)
+
+        return Side(
+            self.groups.names,
+            col(self.group),
+            col(self.start),
+            col(self.end),
+            self.others.names,
+            col(self.other),
+        )
+
+
+@dataclass(frozen=True)
+class Found:
+    """Rows a shard found for a batch of queries: which query, and the row's columns
+    (`other`: a person key on the venue side)."""
+
+    query: np.ndarray
+    start: np.ndarray
+    end: np.ndarray  # NO_END: no check-out
+    other: np.ndarray
+
+    @staticmethod
+    def of(parts: list[tuple[Rows, np.ndarray, np.ndarray]]) -> Found:
+        return Found(
+            np.concatenate([q for _, q, _ in parts]),
+            np.concatenate([p.start[r] for p, _, r in parts]).astype(np.int64),
+            np.concatenate([p.end[r] for p, _, r in parts]).astype(np.int64),
+            np.concatenate([p.tag[r] for p, _, r in parts]).astype(np.int64),
+        )
+
+
+def _columns(queries: list[Query], number: object) -> tuple[np.ndarray, ...]:
+    group = np.array([number(q[0]) for q in queries], np.int64)  # type: ignore[operator]
+    lo = np.array([q[1] for q in queries], np.int64)
+    hi = np.array([q[2] for q in queries], np.int64)
+    return group, lo, hi
+
+
+class TracingIndexShard:
+    """Shard `shard` of `shards`: the venues and the persons `shard_of` gives it."""
+
+    def __init__(self, shard: int, shards: int) -> None:
+        self.shard, self.shards = shard, shards
+        self._venues = Numbering()  # venues this shard owns
+        self._by_venue = Rows(np.int64)  # tag: person key
+        self._person_number: dict[int, int] = {}  # key of a person this shard owns
+        self._person_names: list[str] = []
+        self._by_person = Rows(np.int32)  # tag: a number in self._visited
+        self._visited = Numbering()  # venues this shard's persons checked in at
+        self._cut = 0  # check-ins before this are past their retention
+
+    def cut(self, before: int) -> None:
+        """Drop the check-ins before `before`, as the record's retention did."""
+        self._cut = max(self._cut, before)
+        self._by_venue.drop_before(self._cut)
+        self._by_person.drop_before(self._cut)
+
+    def owns(self, name: str) -> bool:
+        return shard_of(name, self.shards) == self.shard
+
+    def _person(self, person: str) -> int:
+        key = key_of(person)
+        n = self._person_number.get(key)
+        if n is None:
+            n = self._person_number[key] = len(self._person_names)
+            self._person_names.append(person)
+        return n
+
+    # --- changes -------------------------------------------------------------------
+    def add(self, person: str, venue: str, start: int, end: int | None = None) -> None:
+        e = NO_END if end is None else end
+        if self.owns(venue):
+            self._by_venue.add(self._venues.of(venue), start, e, key_of(person))
+        if self.owns(person):
+            self._by_person.add(self._person(person), start, e, self._visited.of(venue))
+
+    def close(self, person: str, venue: str, start: int, end: int) -> None:
+        if self.owns(venue):
+            self._by_venue.close(self._venues.get(venue), start, key_of(person), end)
+        if self.owns(person) and key_of(person) in self._person_number:
+            self._by_person.close(
+                self._person_number[key_of(person)], start, self._visited.get(venue), end
+            )
+
+    def load(self, at_venues: Side, of_persons: Side) -> None:
+        """Replace the shard's rows: the check-ins at the venues it owns (groups are
+        venues, others persons) and those of the persons it owns (the other way)."""
+        self._venues = Numbering.from_names(at_venues.groups)
+        person_keys = np.array([key_of(p) for p in at_venues.others], np.int64)
+        self._by_venue.bulk(
+            at_venues.group,
+            at_venues.start,
+            at_venues.end,
+            person_keys[at_venues.other] if len(person_keys) else at_venues.other,
+            len(at_venues.groups),
+        )
+        self._person_names = list(of_persons.groups)
+        self._person_number = {key_of(p): n for n, p in enumerate(self._person_names)}
+        self._visited = Numbering.from_names(of_persons.others)
+        self._by_person.bulk(
+            of_persons.group,
+            of_persons.start,
+            of_persons.end,
+            of_persons.other,
+            len(of_persons.groups),
+        )
+
+    def apply(self, change: dict[str, str]) -> None:
+        """One change from the record's stream: a check-in ("in"), a check-out ("out")
+        or a retention cut ("cut")."""
+        if change["op"] == "cut":
+            self.cut(int(change["t"]))
+            return
+        person, venue, start = change["p"], change["v"], int(change["s"])
+        if start < self._cut:
+            return
+        if change["op"] == "in":
+            self.add(person, venue, start)
+        else:
+            self.close(person, venue, start, int(change["e"]))
+
+    def merge(self) -> None:
+        """Fold the rows added since the last merge into the sorted columns."""
+        self._by_venue.merge()
+        self._by_person.merge()
+
+    # --- queries -------------------------------------------------------------------
+    def meetings(self, queries: list[Query], margin_s: int, default_stay_min: int) -> Found:
+        """Per query (venue, lo, hi), a widened stay at a venue this shard owns: the
+        check-ins there whose own widened stay overlaps it."""
+        group, lo, hi = _columns(queries, self._venues.get)
+        return Found.of(self._by_venue.overlapping(group, lo, hi, margin_s, default_stay_min))
+
+    def stays_at_venues(self, queries: list[Query]) -> Found:
+        group, lo, hi = _columns(queries, self._venues.get)
+        return Found.of(self._by_venue.in_ranges(group, lo, hi))
+
+    def stays_of_persons(self, queries: list[Query]) -> list[list[tuple[str, int, int | None]]]:
+        """Per query (person, from, until): (venue, start, end) of each check-in."""
+        group, lo, hi = _columns(queries, lambda p: self._person_number.get(key_of(p), -1))
+        found = Found.of(self._by_person.in_ranges(group, lo, hi))
+        out: list[list[tuple[str, int, int | None]]] = [[] for _ in queries]
+        names = self._visited.names
+        for q, s, e, v in zip(
+            found.query.tolist(),
+            found.start.tolist(),
+            found.end.tolist(),
+            found.other.tolist(),
+            strict=True,
+        ):
+            out[q].append((names[v], s, None if e == NO_END else e))
+        for stays in out:  # the rows added since the last merge come after the others
+            stays.sort(key=lambda row: row[1])
+        return out
+
+    def names(self, keys: list[int]) -> list[str | None]:
+        """The ids of persons this shard owns, by key."""
+        return [
+            self._person_names[n] if (n := self._person_number.get(k)) is not None else None
+            for k in keys
+        ]
+
+    def stats(self) -> dict[str, int]:
+        """Rows on each side and the bytes the columns take (names not counted)."""
+        return {
+            "venue_rows": len(self._by_venue),
+            "person_rows": len(self._by_person),
+            "column_bytes": self._by_venue.nbytes() + self._by_person.nbytes(),
+        }
+
+
+# --- Redis: the record this is built from and follows --------------------------------
+def stream_position(client: redis.Redis, keys: Keys) -> str:
+    """The id of the latest change already in the record ("0-0": none yet); a shard
+    built from the record follows the changes after it."""
+    last = client.xrevrange(keys.tracing_changes(), count=1)
+    return str(last[0][0]) if last else "0-0"
+
+
+def _scan_sets(
+    client: redis.Redis, pattern: str, prefix: str, wanted: Callable[[str], bool]
+) -> Iterator[list[tuple[str, list[tuple[str, float]]]]]:
+    """Batches of (name, members with scores) of the sorted sets matching `pattern`
+    whose name (the key after `prefix`) is `wanted`."""
+    batch: list[str] = []
+
+    def read() -> list[tuple[str, list[tuple[str, float]]]]:
+        pipe = client.pipeline(transaction=False)
+        for name in batch:
+            pipe.zrange(prefix + name, 0, -1, withscores=True)
+        return list(zip(list(batch), pipe.execute(), strict=True))
+
+    for key in client.scan_iter(match=pattern, count=SCAN_BATCH):
+        name = (key.decode() if isinstance(key, bytes) else str(key))[len(prefix) :]
+        if wanted(name):
+            batch.append(name)
+            if len(batch) >= SCAN_BATCH:
+                yield read()
+                batch.clear()
+    if batch:
+        yield read()
+
+
+def load_from_redis(shard: TracingIndexShard, client: redis.Redis, keys: Keys) -> dict[str, float]:
+    """Rebuild the shard from the record: the check-ins at its venues and those of its
+    persons, with their check-outs. Returns how long it took and how many rows."""
+    t = time.perf_counter()
+    at_venues, of_persons = SideBuilder(), SideBuilder()
+    sides = (
+        (keys.stays_at_venue(""), at_venues, lambda name, other: (other, name)),
+        (keys.stays_of_person(""), of_persons, lambda name, other: (name, other)),
+    )
+    for prefix, builder, person_venue in sides:
+        for batch in _scan_sets(client, prefix + "*", prefix, shard.owns):
+            rows: list[tuple[str, str, int]] = []
+            for name, members in batch:
+                for m, _ in members:
+                    other, _, begun = str(m).rpartition("|")
+                    rows.append((name, other, int(begun)))
+            fields = []
+            for name, other, start in rows:
+                person, venue = person_venue(name, other)
+                fields.append(f"{venue}|{person}|{start}")
+            ends = client.hmget(keys.stay_ends(), fields) if fields else []
+            for (name, other, start), e in zip(rows, ends, strict=True):
+                builder.add(name, other, start, NO_END if e is None else int(e))
+    shard.load(at_venues.side(), of_persons.side())
+    return {
+        "seconds": time.perf_counter() - t,
+        "rows": len(at_venues.start) + len(of_persons.start),
+    }
