@@ -16,8 +16,8 @@ import ray
 from dichte.actors.tracing import sharded_tracing_index, tracing_shards
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import DAY, HOUR, MINUTE, OutbreakSettings, Stay, TraceResult, trace
-from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.services.tracing import ShardedTracingIndex
+from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.epi import EpiStore
 from dichte.store.retention import Pruner
 
@@ -99,8 +99,7 @@ def test_new_check_ins_and_check_outs_are_traced_at_once(cluster: dict[str, Any]
         index = sharded_tracing_index(cluster, SHARDS)
         store = EpiStore.of(Settings(**cluster))
         newcomers = [
-            Stay(f"new{i % 20}", x.venue, x.start, x.end)
-            for i, x in enumerate(population(2, 200))
+            Stay(f"new{i % 20}", x.venue, x.start, x.end) for i, x in enumerate(population(2, 200))
         ]
         await record(store, newcomers)
         # No wait: a trace sees every check-in acknowledged before it began.
