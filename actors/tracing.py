@@ -1,14 +1,17 @@
 """`TracingShard`: one shard of the tracing index as a Ray actor (named, restarted
 without limit, spread over the cluster's nodes). On start it rebuilds its columns from
-the record in Redis, then follows the record's stream of check-in changes; a call made
-while it restarts waits for it and is retried (`max_task_retries`), so a trace gives the
-same answer across a shard's death. The index itself is `store.tracing_index`; the fan
-out is `services.tracing`.
+the record in Redis, then follows the record's stream of check-in changes. A case is
+traced in the shard that owns its person (`ShardedTracer`): one call from the API
+replica, the home shard answering its own part of each step in process and asking the
+other shards for theirs. A call made while a shard restarts waits for it and is retried
+(`max_task_retries`), so a trace gives the same answer across a shard's death. The
+index itself is `store.tracing_index`; the fan out is `services.tracing`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Any
@@ -18,11 +21,23 @@ import redis
 import redis.asyncio as aioredis
 
 from dichte.domain.settings import Settings
-from dichte.domain.tracing import Query
-from dichte.services.tracing import ShardedTracingIndex, TracingShardCalls
+from dichte.domain.tracing import Contact, OutbreakSettings, Query, TraceResult, trace
+from dichte.services.tracing import (
+    INDEX_WAIT_S,
+    IndexUnavailable,
+    ShardedTracingIndex,
+    TracingShardCalls,
+    quarantine_starts,
+)
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
-from dichte.store.tracing_index import Found, TracingIndexShard, load_from_redis, stream_position
+from dichte.store.tracing_index import (
+    Found,
+    TracingIndexShard,
+    load_from_redis,
+    shard_of,
+    stream_position,
+)
 
 # Named by key space and shard count: two deployments on one cluster, or a new shard
 # count, get their own shards.
@@ -41,24 +56,40 @@ def _stream_id(position: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-# Needs no CPU share of its own: a query is a few milliseconds of compiled scan.
-@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
-class TracingShard:
+def shard_name(prefix: str, shard: int, shards: int) -> str:
+    return SHARD_NAME.format(prefix=prefix, shard=shard, shards=shards)
+
+
+class TracingShardBody:
+    """The actor's code (`TracingShard` is this as a Ray actor)."""
+
     def __init__(self, settings: dict[str, Any], shard: int, shards: int) -> None:
         self._started = time.time()
         s = Settings(**settings)
         assert s.redis_url, "TracingShard needs a resolved redis_url"
+        self._settings, self._shard, self._shards = settings, shard, shards
         self._url, self._keys = s.redis_url, Keys(s.redis_key_prefix)
+        self._store = EpiStore.of(s)
         self._index = TracingIndexShard(shard, shards)
-        client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+        self._position = "0-0"
+        self.rebuilt = self._rebuild()
+        # Millions of names now live for good: keep the collector from rescanning them
+        # on every trace (pauses of ~100 ms otherwise).
+        gc.collect()
+        gc.freeze()
+        self._others: ShardedTracingIndex | None = None
+        self._applied = asyncio.Condition()
+        self._follower = asyncio.get_event_loop().create_task(self._follow())
+
+    def _rebuild(self) -> dict[str, float]:
+        client = redis.Redis.from_url(self._url, decode_responses=True)
         # Read the position first: a change made during the rebuild is then applied
         # again by the follower, which the index ignores (it is already there).
         self._position = stream_position(client, self._keys)
-        self.rebuilt = load_from_redis(self._index, client, self._keys)
+        rebuilt = load_from_redis(self._index, client, self._keys)
         client.close()
-        log.info("tracing shard %d/%d rebuilt: %s", shard, shards, self.rebuilt)
-        self._applied = asyncio.Condition()
-        self._follower = asyncio.get_event_loop().create_task(self._follow())
+        log.info("tracing shard %d/%d rebuilt: %s", self._shard, self._shards, rebuilt)
+        return rebuilt
 
     async def _follow(self) -> None:
         client = aioredis.Redis.from_url(self._url, decode_responses=True)
@@ -87,6 +118,7 @@ class TracingShard:
                 self._applied.wait_for(lambda: _stream_id(self._position) >= target), CATCH_UP_S
             )
 
+    # --- the shard's part of a step (TracingShardCalls) --------------------------------
     async def meetings(
         self, queries: list[Query], margin_s: int, default_stay_min: int, after: str
     ) -> Found:
@@ -106,6 +138,36 @@ class TracingShard:
     async def names(self, keys: list[int]) -> list[str | None]:
         return self._index.names(keys)
 
+    # --- a whole trace, for a case whose person this shard owns ------------------------
+    def _everyone(self) -> ShardedTracingIndex:
+        if self._others is None:
+            prefix = Settings(**self._settings).redis_key_prefix
+            shards: list[TracingShardCalls] = [
+                self
+                if i == self._shard
+                else ShardActorCalls(
+                    ray.get_actor(shard_name(prefix, i, self._shards), namespace=NAMESPACE)
+                )
+                for i in range(self._shards)
+            ]
+            self._others = ShardedTracingIndex(shards, self._store)
+        return self._others
+
+    async def trace(
+        self,
+        case_person: str,
+        window: tuple[int, int],
+        s: OutbreakSettings,
+        depth: int,
+        known: dict[str, Contact],
+        as_of: int | None = None,
+    ) -> TraceResult:
+        async def quarantines(person_ids: list[str]) -> dict[str, int]:
+            return await quarantine_starts(self._store, person_ids)
+
+        index = await self._everyone().as_of_now()
+        return await trace(index, case_person, window, s, quarantines, depth, known, as_of)
+
     async def stats(self) -> dict[str, Any]:
         return {
             **self._index.stats(),
@@ -115,7 +177,11 @@ class TracingShard:
         }
 
 
-class _ActorCalls:
+# Needs no CPU share of its own: a step is a few milliseconds of compiled scan.
+TracingShard = ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)(TracingShardBody)
+
+
+class ShardActorCalls:
     """A `TracingShard` handle as `TracingShardCalls`."""
 
     def __init__(self, handle: Any) -> None:
@@ -148,8 +214,8 @@ def tracing_shards(settings: dict[str, Any], shards: int) -> list[Any]:
     """The shard actors (started, or found when already running), spread over nodes."""
     prefix = Settings(**settings).redis_key_prefix
     return [
-        TracingShard.options(  # type: ignore[attr-defined]
-            name=SHARD_NAME.format(prefix=prefix, shard=i, shards=shards),
+        TracingShard.options(
+            name=shard_name(prefix, i, shards),
             namespace=NAMESPACE,
             get_if_exists=True,
             lifetime="detached",
@@ -159,7 +225,26 @@ def tracing_shards(settings: dict[str, Any], shards: int) -> list[Any]:
     ]
 
 
-def sharded_tracing_index(settings: dict[str, Any], shards: int) -> ShardedTracingIndex:
-    """What an API replica traces with: the shards, and the record for passages."""
-    calls: list[TracingShardCalls] = [_ActorCalls(h) for h in tracing_shards(settings, shards)]
-    return ShardedTracingIndex(calls, EpiStore.of(Settings(**settings)))
+class ShardedTracer:
+    """What an API replica traces with: each case sent to its person's shard."""
+
+    def __init__(self, shards: list[Any]) -> None:
+        self._shards = shards
+
+    async def trace(
+        self,
+        case_person: str,
+        window: tuple[int, int],
+        s: OutbreakSettings,
+        depth: int,
+        known: dict[str, Contact],
+        as_of: int | None = None,
+    ) -> TraceResult:
+        home = self._shards[shard_of(case_person, len(self._shards))]
+        try:
+            result: TraceResult = await asyncio.wait_for(
+                home.trace.remote(case_person, window, s, depth, known, as_of), INDEX_WAIT_S
+            )
+        except Exception as e:  # restarting for too long, or gone for good
+            raise IndexUnavailable(str(e) or type(e).__name__) from e
+        return result

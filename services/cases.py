@@ -42,7 +42,6 @@ from dichte.domain.cases import (
     follow_up_days,
     follow_ups_done_change,
     new_case_id,
-    quarantine_start,
     traced_contact,
 )
 from dichte.domain.clock import VIETNAM_TZ, in_future, now_utc, today_in_vietnam
@@ -56,13 +55,12 @@ from dichte.domain.tracing import (
     Contact,
     Exposure,
     OutbreakSettings,
-    StayIndex,
     TraceResult,
     trace,
 )
 from dichte.services.declarations import DeclarationService
 from dichte.services.people import PersonView, people, person_of_document
-from dichte.services.tracing import IndexUnavailable
+from dichte.services.tracing import IndexUnavailable, Tracer, quarantine_starts
 from dichte.store.epi import EpiStore
 
 log = logging.getLogger(__name__)
@@ -102,12 +100,12 @@ class CaseService:
         declarations: DeclarationService,
         outbreak: OutbreakSettings,
         jurisdictions: Jurisdictions | None = None,
-        index: StayIndex | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
-        """`index`: where tracing reads check-ins (the sharded tracing index); the
-        store itself when there is none or it does not answer."""
+        """`tracer`: where cases are traced (the tracing shards); from the store itself
+        when there is none or it does not answer."""
         self._store = store
-        self._index = index
+        self._tracer = tracer
         self._declarations = declarations
         self.outbreak = outbreak
         self._units = jurisdictions or Jurisdictions()
@@ -244,9 +242,7 @@ class CaseService:
 
     # --- tracing -----------------------------------------------------------------------
     async def _quarantine_starts(self, person_ids: list[str]) -> dict[str, int]:
-        orders = await self._store.quarantine_orders(person_ids)
-        starts = {p: quarantine_start(o) for p, o in orders.items()}
-        return {p: s for p, s in starts.items() if s is not None}
+        return await quarantine_starts(self._store, person_ids)
 
     async def trace(self, case: Case, depth: int, now: datetime | None = None) -> TraceResult:
         window = case.window(self.outbreak, now or now_utc())
@@ -257,24 +253,22 @@ class CaseService:
             for c in await self._store.contacts_of(case.id)
             if all(e.kind in MANUAL_KINDS for e in c.exposures)
         }
-
-        async def from_(index: StayIndex) -> TraceResult:
-            return await trace(
-                index,
-                case.person_id,
-                window,
-                self.outbreak,
-                self._quarantine_starts,
-                depth=depth,
-                known=known,
-            )
-
-        if self._index is not None:
+        if self._tracer is not None:
             try:
-                return await from_(self._index)
+                return await self._tracer.trace(
+                    case.person_id, window, self.outbreak, depth=depth, known=known
+                )
             except IndexUnavailable as e:
                 log.warning("tracing index unavailable (%s): tracing from the record", e)
-        return await from_(self._store)
+        return await trace(
+            self._store,
+            case.person_id,
+            window,
+            self.outbreak,
+            self._quarantine_starts,
+            depth=depth,
+            known=known,
+        )
 
     async def record_contacts(self, case: Case, now: datetime | None = None) -> int:
         """On confirmation: an F1 contact record with its follow-up schedule for each

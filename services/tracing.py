@@ -1,11 +1,13 @@
-"""Tracing from the sharded index: `ShardedTracingIndex` is the `MeetingIndex` that
-`domain.tracing.trace` reads when the tracing shards run. Each step fans out to the
-shards that own the venues (or persons) asked about, in parallel; person keys found on
-the venue side are named by their persons' shards. Checkpoint passages are few (one
-per border crossing) and are read from the record directly.
+"""Tracing from the sharded index. A trace runs in the shard that owns the case's
+person (`Tracer`, the actor in actors.tracing): there `ShardedTracingIndex` is the
+`MeetingIndex` that `domain.tracing.trace` reads, each step fanning out to the shards
+that own the venues (or persons) asked about, in parallel, the home shard answering its
+own part in process. Person keys found on the venue side are named by their persons'
+shards. Checkpoint passages are few (one per border crossing) and quarantine orders are
+records: both are read from Redis directly.
 
 Before answering, each shard has applied every check-in change the record held when
-the trace began, so a trace sees every check-in acknowledged before it.
+the step began, so a trace sees every check-in acknowledged before it.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from dichte.domain.cases import quarantine_start
 from dichte.domain.tracing import (
     MINUTE,
+    Contact,
     Meeting,
     OutbreakSettings,
     Passage,
     Query,
     Stay,
     StayIndex,
+    TraceResult,
 )
+from dichte.store.epi import EpiStore
 from dichte.store.tracing_index import NO_END, Found, TracingIndexShard, shard_of
 
 # A shard restarting rebuilds from the record before it answers; past this, trace from
@@ -64,6 +70,28 @@ class Record(StayIndex, RecordPosition, Protocol):
     pass
 
 
+class Tracer(Protocol):
+    """Traces a case where its check-ins are held (CaseService uses one when the
+    tracing shards run); IndexUnavailable when they do not answer."""
+
+    async def trace(
+        self,
+        case_person: str,
+        window: tuple[int, int],
+        s: OutbreakSettings,
+        depth: int,
+        known: dict[str, Contact],
+        as_of: int | None = None,
+    ) -> TraceResult: ...
+
+
+async def quarantine_starts(store: EpiStore, person_ids: list[str]) -> dict[str, int]:
+    """When each person's quarantine began (those with one): where F2 tracing stops."""
+    orders = await store.quarantine_orders(person_ids)
+    starts = {p: quarantine_start(o) for p, o in orders.items()}
+    return {p: s for p, s in starts.items() if s is not None}
+
+
 class LocalShard:
     """A shard in this process (tests, benchmarks): already current by construction."""
 
@@ -96,9 +124,22 @@ def _by_shard(names: Sequence[str], shards: int) -> dict[int, list[int]]:
 
 
 class ShardedTracingIndex:
-    def __init__(self, shards: Sequence[TracingShardCalls], record: Record) -> None:
+    def __init__(
+        self, shards: Sequence[TracingShardCalls], record: Record, after: str | None = None
+    ) -> None:
+        """`after`: the change every shard must have applied before it answers; None
+        reads the record's latest at each step."""
         self._shards = list(shards)
         self._record = record
+        self._after = after
+
+    async def as_of_now(self) -> ShardedTracingIndex:
+        """The index for one trace: every step waits for the changes the record holds
+        now (one read of its position instead of one per step)."""
+        return ShardedTracingIndex(self._shards, self._record, await self._position())
+
+    async def _position(self) -> str:
+        return self._after if self._after is not None else await self._record.tracing_position()
 
     async def _fan(self, calls: dict[int, Awaitable[T]]) -> list[T]:
         """The shards' answers, in the order of `calls`."""
@@ -124,7 +165,7 @@ class ShardedTracingIndex:
         ask: Callable[[TracingShardCalls, list[Query], str], Awaitable[Found]],
     ) -> list[Found]:
         """Each owning shard's answer, its `query` column mapped back to `queries`."""
-        after = await self._record.tracing_position()
+        after = await self._position()
         groups = _by_shard([q[0] for q in queries], len(self._shards))
         parts = await self._fan(
             {i: ask(self._shards[i], [queries[j] for j in idx], after) for i, idx in groups.items()}
@@ -177,7 +218,7 @@ class ShardedTracingIndex:
         out: list[list[Stay]] = [[] for _ in queries]
         if not queries:
             return out
-        after = await self._record.tracing_position()
+        after = await self._position()
         groups = _by_shard([q[0] for q in queries], len(self._shards))
         parts = await self._fan(
             {

@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dichte.api.deps import Services
 from dichte.api.metrics import ApiMetrics, NoMetrics
 from dichte.domain.settings import Settings
-from dichte.domain.tracing import StayIndex
 from dichte.services.cases import CaseService
 from dichte.services.checkins import CheckinService
 from dichte.services.checkpoints import CheckpointService
@@ -18,6 +17,7 @@ from dichte.services.faces import FaceService, GalleryClient, Inference
 from dichte.services.inspections import InspectionService
 from dichte.services.iris import IrisEncoding, IrisGalleryClient, IrisService
 from dichte.services.reports import ReportService
+from dichte.services.tracing import Tracer
 from dichte.services.units import UnitService
 from dichte.services.venues import VenueService
 from dichte.services.vision import Vision, VisionService
@@ -47,11 +47,11 @@ def build_services(
     vision: Vision | None = None,
     iris: IrisEncoding | None = None,
     iris_gallery: IrisGalleryClient | None = None,
-    tracing_index: StayIndex | None = None,
+    tracer: Tracer | None = None,
 ) -> Services:
     """The services one process serves the API with. Without `inference` the face routes
     answer 503 faces_unavailable; without `iris`, the iris routes 503 iris_unavailable;
-    without `vision`, thermal and QR photos 503; without `tracing_index`, tracing reads
+    without `vision`, thermal and QR photos 503; without `tracer`, tracing reads
     the Redis record directly."""
     metrics = metrics or NoMetrics()
     declarations_service = declaration_service(settings, declarations_gateway, signing_key, metrics)
@@ -68,9 +68,7 @@ def build_services(
         declarations=declarations_service,
         venues=venue_service,
         checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
-        cases=CaseService(
-            epi_store, declarations_service, settings.outbreak, units, index=tracing_index
-        ),
+        cases=CaseService(epi_store, declarations_service, settings.outbreak, units, tracer=tracer),
         vision=vision_service,
         checkpoints=CheckpointService(CheckpointStore.of(settings)),
         units=UnitService(OutboxStore.of(settings), units, venue_service.public),

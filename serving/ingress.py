@@ -18,7 +18,7 @@ from dichte.actors.declaration_store import ActorDeclarationGateway, get_or_crea
 from dichte.actors.forwarder import get_or_create_forwarder
 from dichte.actors.gallery import ShardedGallery, ShardedIrisGallery
 from dichte.actors.retention import get_or_create_retention_keeper
-from dichte.actors.tracing import sharded_tracing_index
+from dichte.actors.tracing import ShardedTracer, tracing_shards
 from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
@@ -87,8 +87,10 @@ class DeclarationIngress:
                 if self._iris
                 else None
             ),
-            tracing_index=(
-                sharded_tracing_index(self._workers, s.tracing_shards) if s.tracing_shards else None
+            tracer=(
+                ShardedTracer(tracing_shards(self._workers, s.tracing_shards))
+                if s.tracing_shards
+                else None
             ),
         )
         return create_app(s, services)

@@ -13,16 +13,17 @@ from typing import Any
 import pytest
 import ray
 
-from dichte.actors.tracing import sharded_tracing_index, tracing_shards
+from dichte.actors.tracing import ShardedTracer, tracing_shards
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import DAY, HOUR, MINUTE, OutbreakSettings, Stay, TraceResult, trace
-from dichte.services.tracing import ShardedTracingIndex
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.epi import EpiStore
 from dichte.store.retention import Pruner
+from dichte.store.tracing_index import shard_of
 
 T0 = 1_790_000_000 - 1_790_000_000 % DAY
 S = OutbreakSettings()
+WINDOW = (T0, T0 + 3 * DAY)
 SHARDS = 3
 
 
@@ -50,14 +51,13 @@ def exposures(result: TraceResult) -> dict[str, set[Any]]:
 
 
 async def same_traces(
-    index: ShardedTracingIndex, store: EpiStore, persons: list[str]
+    tracer: ShardedTracer, store: EpiStore, persons: list[str]
 ) -> list[dict[str, set[Any]]]:
-    """Each person traced as a case from the index and from the record: equal."""
-    window = (T0, T0 + 3 * DAY)
+    """Each person traced as a case by the shards and from the record: equal."""
     out = []
     for person in persons:
-        expected = await trace(store, person, window, S, {})
-        got = await trace(index, person, window, S, {})
+        expected = await trace(store, person, WINDOW, S, {})
+        got = await tracer.trace(person, WINDOW, S, 2, {})
         assert exposures(got) == exposures(expected), person
         out.append(exposures(got))
     return out
@@ -81,9 +81,9 @@ def shard_stats(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_shards_rebuilt_from_redis_trace_as_the_record_does(cluster: dict[str, Any]) -> None:
     async def scenario() -> None:
-        index = sharded_tracing_index(cluster, SHARDS)
+        tracer = ShardedTracer(tracing_shards(cluster, SHARDS))
         store = EpiStore.of(Settings(**cluster))
-        found = await same_traces(index, store, [f"p{i}" for i in range(0, 150, 7)])
+        found = await same_traces(tracer, store, [f"p{i}" for i in range(0, 150, 7)])
         assert sum(len(f) for f in found) > 50  # the cases do meet people
         # Every check-in is on one venue shard and one person shard.
         stats = shard_stats(cluster)
@@ -96,14 +96,14 @@ def test_shards_rebuilt_from_redis_trace_as_the_record_does(cluster: dict[str, A
 
 def test_new_check_ins_and_check_outs_are_traced_at_once(cluster: dict[str, Any]) -> None:
     async def scenario() -> None:
-        index = sharded_tracing_index(cluster, SHARDS)
+        tracer = ShardedTracer(tracing_shards(cluster, SHARDS))
         store = EpiStore.of(Settings(**cluster))
         newcomers = [
             Stay(f"new{i % 20}", x.venue, x.start, x.end) for i, x in enumerate(population(2, 200))
         ]
         await record(store, newcomers)
         # No wait: a trace sees every check-in acknowledged before it began.
-        found = await same_traces(index, store, [f"new{i}" for i in range(20)])
+        found = await same_traces(tracer, store, [f"new{i}" for i in range(20)])
         assert sum(len(f) for f in found) > 20
 
     asyncio.run(scenario())
@@ -113,40 +113,43 @@ def test_a_shard_killed_mid_trace_is_restarted_and_the_answer_is_unchanged(
     cluster: dict[str, Any],
 ) -> None:
     async def scenario() -> None:
-        index = sharded_tracing_index(cluster, SHARDS)
+        tracer = ShardedTracer(tracing_shards(cluster, SHARDS))
         store = EpiStore.of(Settings(**cluster))
         persons = [f"p{i}" for i in range(3, 150, 11)]
-        before = await same_traces(index, store, persons)
-        victim = tracing_shards(cluster, SHARDS)[1]
-        started_before = (await victim.stats.remote())["started"]
+        before = await same_traces(tracer, store, persons)
+        handles = tracing_shards(cluster, SHARDS)
+        home = shard_of(persons[0], SHARDS)
+        # Another shard dies while the case's own shard is asking it for its part...
+        sibling = handles[(home + 1) % SHARDS]
+        started_before = (await sibling.stats.remote())["started"]
 
         async def kill_soon() -> None:
-            await asyncio.sleep(0.01)
-            ray.kill(victim, no_restart=False)
+            await asyncio.sleep(0.005)
+            ray.kill(sibling, no_restart=False)
 
-        window = (T0, T0 + 3 * DAY)
-        during, _ = await asyncio.gather(trace(index, persons[0], window, S, {}), kill_soon())
+        during, _ = await asyncio.gather(tracer.trace(persons[0], WINDOW, S, 2, {}), kill_soon())
         assert exposures(during) == before[0]
-        ray.kill(victim, no_restart=False)  # and right before one: it waits for the restart
-        assert exposures(await trace(index, persons[1], window, S, {})) == before[1]
+        assert (await sibling.stats.remote())["started"] > started_before
+        # ... and the case's own shard dies as the trace is sent to it.
+        ray.kill(handles[home], no_restart=False)
+        assert exposures(await tracer.trace(persons[0], WINDOW, S, 2, {})) == before[0]
         # The restarted shard read the record again and answers as before.
-        after = await same_traces(index, store, persons)
+        after = await same_traces(tracer, store, persons)
         assert after == before
-        assert (await victim.stats.remote())["started"] > started_before
 
     asyncio.run(scenario())
 
 
 def test_check_ins_past_their_retention_leave_the_index(cluster: dict[str, Any]) -> None:
     async def scenario() -> None:
-        index = sharded_tracing_index(cluster, SHARDS)
+        tracer = ShardedTracer(tracing_shards(cluster, SHARDS))
         store = EpiStore.of(Settings(**cluster))
         rows_before = sum(s["venue_rows"] for s in shard_stats(cluster))
         pruner = Pruner(cluster["redis_url"], key_prefix=cluster["redis_key_prefix"])
         removed = await pruner.checkins(T0 + DAY)
         await pruner.close()
         assert removed > 0
-        await same_traces(index, store, [f"p{i}" for i in range(0, 150, 13)])
+        await same_traces(tracer, store, [f"p{i}" for i in range(0, 150, 13)])
         assert sum(s["venue_rows"] for s in shard_stats(cluster)) == rows_before - removed
 
     asyncio.run(scenario())
