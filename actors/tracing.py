@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from typing import Any
 
@@ -27,7 +28,10 @@ from dichte.services.tracing import (
     IndexUnavailable,
     ShardedTracingIndex,
     TracingShardCalls,
+    WireTrace,
+    from_wire,
     quarantine_starts,
+    to_wire,
 )
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
@@ -51,6 +55,15 @@ CATCH_UP_S = 5.0
 log = logging.getLogger(__name__)
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
 def _stream_id(position: str) -> tuple[int, int]:
     ms, _, seq = position.partition("-")
     return int(ms), int(seq or 0)
@@ -72,7 +85,8 @@ class TracingShardBody:
         self._store = EpiStore.of(s)
         self._index = TracingIndexShard(shard, shards)
         self._position = "0-0"
-        self.rebuilt = self._rebuild()
+        before = resident_bytes()
+        self.rebuilt = {**self._rebuild(), "rss_growth": resident_bytes() - before}
         # Millions of names now live for good: keep the collector from rescanning them
         # on every trace (pauses of ~100 ms otherwise).
         gc.collect()
@@ -82,7 +96,7 @@ class TracingShardBody:
         self._follower = asyncio.get_event_loop().create_task(self._follow())
 
     def _rebuild(self) -> dict[str, float]:
-        client = redis.Redis.from_url(self._url, decode_responses=True)
+        client = redis.Redis.from_url(self._url)
         # Read the position first: a change made during the rebuild is then applied
         # again by the follower, which the index ignores (it is already there).
         self._position = stream_position(client, self._keys)
@@ -161,12 +175,12 @@ class TracingShardBody:
         depth: int,
         known: dict[str, Contact],
         as_of: int | None = None,
-    ) -> TraceResult:
+    ) -> WireTrace:
         async def quarantines(person_ids: list[str]) -> dict[str, int]:
             return await quarantine_starts(self._store, person_ids)
 
         index = await self._everyone().as_of_now()
-        return await trace(index, case_person, window, s, quarantines, depth, known, as_of)
+        return to_wire(await trace(index, case_person, window, s, quarantines, depth, known, as_of))
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -242,9 +256,9 @@ class ShardedTracer:
     ) -> TraceResult:
         home = self._shards[shard_of(case_person, len(self._shards))]
         try:
-            result: TraceResult = await asyncio.wait_for(
+            wire: WireTrace = await asyncio.wait_for(
                 home.trace.remote(case_person, window, s, depth, known, as_of), INDEX_WAIT_S
             )
         except Exception as e:  # restarting for too long, or gone for good
             raise IndexUnavailable(str(e) or type(e).__name__) from e
-        return result
+        return from_wire(wire)

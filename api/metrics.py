@@ -15,9 +15,15 @@ class ApiMetrics(Protocol):
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None: ...
 
+    def trace(self, via: str) -> None:
+        """via: index (the tracing shards) | record (Redis directly)"""
+
 
 class NoMetrics:
     def declaration(self, outcome: str) -> None:
+        pass
+
+    def trace(self, via: str) -> None:
         pass
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -34,9 +40,13 @@ class PrometheusMetrics:
         self._latency = Histogram(
             "dichte_request_latency_seconds", "HTTP request latency", ["route", "method", "status"]
         )
+        self._traces = Counter("dichte_traces", "Cases traced, by where", ["via"])
 
     def declaration(self, outcome: str) -> None:
         self._declarations.labels(outcome).inc()
+
+    def trace(self, via: str) -> None:
+        self._traces.labels(via).inc()
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         self._latency.labels(route, method, str(status)).observe(seconds)

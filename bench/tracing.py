@@ -37,10 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dichte.actors.tracing import (  # noqa: E402
-    NAMESPACE,
     ShardedTracer,
-    TracingShardBody,
-    shard_name,
     tracing_shards,
 )
 from dichte.domain.tracing import (  # noqa: E402
@@ -54,9 +51,9 @@ from dichte.domain.tracing import (  # noqa: E402
 )
 from dichte.services.cases import WAVE_CONCURRENCY  # noqa: E402
 from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
+from dichte.store import stays  # noqa: E402
 from dichte.store.epi import EpiStore  # noqa: E402
 from dichte.store.keys import Keys  # noqa: E402
-from dichte.store.tracing_index import NO_END, Side, shard_of  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 Case = tuple[str, tuple[int, int]]
@@ -94,26 +91,22 @@ def vid(i: int) -> str:
 
 
 def load_redis(url: str, data: dict[str, np.ndarray], keys: Keys) -> None:
+    """The check-ins in the store's Redis layout (store.stays), as its scripts write them."""
     client = redis.Redis.from_url(url, socket_timeout=600)
     n = len(data["person"])
     for lo in range(0, n, CHUNK):
         pipe = client.pipeline(transaction=False)
         p, v, s, e = (data[k][lo : lo + CHUNK] for k in ("person", "venue", "start", "end"))
-        by_venue: dict[str, dict[str, int]] = {}
-        by_person: dict[str, dict[str, int]] = {}
-        ends: dict[str, int] = {}
+        by_venue: dict[str, dict[bytes, int]] = {}
+        by_person: dict[str, dict[bytes, int]] = {}
         for pi, vi, si, ei in zip(p.tolist(), v.tolist(), s.tolist(), e.tolist(), strict=True):
-            ps, vs = pid(pi), vid(vi)
-            by_venue.setdefault(vs, {})[f"{ps}|{si}"] = si
-            by_person.setdefault(ps, {})[f"{vs}|{si}"] = si
-            if ei >= 0:
-                ends[f"{vs}|{ps}|{si}"] = ei
-        for vs, members in by_venue.items():
-            pipe.zadd(keys.stays_at_venue(vs), members)
-        for ps, members in by_person.items():
-            pipe.zadd(keys.stays_of_person(ps), members)
-        if ends:
-            pipe.hset(keys.stay_ends(), mapping=ends)
+            ps, vs, end = pid(pi), vid(vi), None if ei < 0 else ei
+            by_venue.setdefault(keys.stays_at_venue(vs, stays.day_of(si)), {})[
+                stays.member(ps, si, end)
+            ] = si
+            by_person.setdefault(keys.stays_of_person(ps), {})[stays.member(vs, si, end)] = si
+        for key, members in (*by_venue.items(), *by_person.items()):
+            pipe.zadd(key, members)  # type: ignore[arg-type]
         pipe.execute()
     client.close()
 
@@ -215,118 +208,6 @@ def rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-class LoadedShard(TracingShardBody):
-    """The production shard, filled from the synthetic columns (`TracingIndexShard.load`,
-    what a rebuild from Redis ends with) instead of from Redis: 50 M check-ins in the
-    store's Redis layout do not fit this machine."""
-
-    def _rebuild(self) -> dict[str, float]:
-        self.before = rss()
-        return {}
-
-    def load(self, at_venues: Side, of_persons: Side) -> dict[str, float]:
-        gc.unfreeze()
-        t = time.perf_counter()
-        self._index.load(at_venues, of_persons)
-        seconds = time.perf_counter() - t
-        del at_venues, of_persons
-        gc.collect()
-        gc.freeze()
-        return {"seconds": seconds, "rss_growth": rss() - self.before, **self._index.stats()}
-
-
-BenchShard = ray.remote(num_cpus=0)(LoadedShard)
-
-
-def owners(names: list[str], shards: int) -> np.ndarray:
-    return np.array([shard_of(n, shards) for n in names], np.int64)
-
-
-def side(
-    rows: np.ndarray,
-    groups: np.ndarray,
-    group_names: list[str],
-    others: np.ndarray,
-    other_names: list[str],
-    data: dict[str, np.ndarray],
-) -> Side:
-    """The rows `rows` grouped by `groups` (global ids, those of the shard's names)."""
-    owned = np.unique(groups[rows])
-    local = np.full(len(group_names), -1, np.int64)
-    local[owned] = np.arange(len(owned))
-    return Side(
-        [group_names[i] for i in owned.tolist()],
-        local[groups[rows]],
-        data["start"][rows],
-        np.where(data["end"][rows] < 0, NO_END, data["end"][rows]),
-        other_names,
-        others[rows],
-    )
-
-
-def load_index(
-    data: dict[str, np.ndarray], shards: int, settings: dict[str, Any]
-) -> tuple[list[Any], list[dict]]:
-    """Shard actors holding the synthetic check-ins, each filled with what it owns."""
-    persons = [pid(i) for i in range(int(data["person"].max()) + 1)]
-    venues = [vid(i) for i in range(int(data["venue"].max()) + 1)]
-    person_shard, venue_shard = owners(persons, shards), owners(venues, shards)
-    handles, loaded = [], []
-    for k in range(shards):
-        handle = BenchShard.options(  # type: ignore[attr-defined]
-            name=shard_name(settings["redis_key_prefix"], k, shards), namespace=NAMESPACE
-        ).remote(settings, k, shards)
-        at_rows = np.flatnonzero(venue_shard[data["venue"]] == k)
-        of_rows = np.flatnonzero(person_shard[data["person"]] == k)
-        at_venues = side(at_rows, data["venue"], venues, data["person"], persons, data)
-        of_persons = side(of_rows, data["person"], persons, data["venue"], venues, data)
-        loaded.append(ray.get(handle.load.remote(at_venues, of_persons)))  # one at a time
-        handles.append(handle)
-        del at_venues, of_persons
-    return handles, loaded
-
-
-async def rebuild_from_redis(
-    url: str, checkins: int, shards: int, seed: int, days: int, cases: int
-) -> dict[str, Any]:
-    """The production path at a size this machine's Redis holds: the check-ins written in
-    the store's layout, then `TracingShard` actors rebuilding from it; their traces must
-    equal Redis's own."""
-    persons, venues = checkins // 25, max(1, checkins // 1000)  # the province's density
-    data = synthesize(persons, venues, days, checkins, seed)
-    settings = {"redis_url": url, "redis_key_prefix": "rebuild"}
-    keys = Keys("rebuild")
-    t = time.perf_counter()
-    load_redis(url, data, keys)
-    load_s = time.perf_counter() - t
-    client = redis.Redis.from_url(url)
-    used = int(client.info("memory")["used_memory"])
-    t = time.perf_counter()
-    handles = tracing_shards(settings, shards)
-    stats = await asyncio.gather(*(h.stats.remote() for h in handles))
-    wall = time.perf_counter() - t
-    store = EpiStore(url, key_prefix="rebuild")
-    index = ShardedTracer(handles)
-    picked = pick_cases(data, cases, days, seed)
-    _, _, from_index = await time_cases(index, picked)
-    _, _, from_redis = await time_cases(store, picked)
-    await store.close()
-    assert from_index == from_redis, "the rebuilt index traced differently from Redis"
-    for h in handles:
-        ray.kill(h)
-    client.flushdb()
-    return {
-        "checkins": checkins,
-        "persons": persons,
-        "venues": venues,
-        "redis_load_s": load_s,
-        "redis_bytes_per_checkin": used / checkins,
-        "rebuild_wall_s": wall,
-        "rebuild_s_per_shard": [s["rebuilt"]["seconds"] for s in stats],
-        "cases_checked": len(picked),
-    }
-
-
 def pick_cases(
     data: dict[str, np.ndarray], n: int, days: int, seed: int
 ) -> list[tuple[str, tuple[int, int]]]:
@@ -340,16 +221,16 @@ def pick_cases(
 
 
 async def run_index(
-    data: dict[str, np.ndarray], cases: list[Case], shards: int, url: str, args: Any
+    cases: list[Case], shards: int, settings: dict[str, Any], args: Any
 ) -> tuple[dict[str, Any], list[tuple[int, int]], list[tuple[frozenset, frozenset]]]:
+    """`shards` production `TracingShard` actors rebuilt from the check-ins in Redis,
+    each case traced in its person's shard as the API does."""
     t = time.perf_counter()
-    settings = {"redis_url": url, "redis_key_prefix": f"bench{shards}"}
-    handles, loaded = load_index(data, shards, settings)
-    load_s = time.perf_counter() - t
-    resident = sum(x["rss_growth"] for x in loaded)
-    columns = sum(x["column_bytes"] for x in loaded)
-    # Each case traced in its person's shard, as the API does (the record, for
-    # passages, quarantine orders and the change stream's position, is empty).
+    handles = tracing_shards(settings, shards)
+    stats = await asyncio.gather(*(h.stats.remote() for h in handles))
+    rebuild_s = time.perf_counter() - t
+    resident = sum(x["rebuilt"]["rss_growth"] for x in stats)
+    columns = sum(x["column_bytes"] for x in stats)
     index = ShardedTracer(handles)
     await time_cases(index, cases[:20])  # warm up
     times, sizes, found = await time_cases(index, cases[: args.cases])
@@ -360,10 +241,10 @@ async def run_index(
         **summary(times),
         "shards": shards,
         "cases_per_s_wave": rate,
-        "load_s": load_s,
+        "rebuild_s": rebuild_s,
         "resident_bytes_per_checkin": resident / args.checkins,
         "column_bytes_per_checkin": columns / args.checkins,
-        "per_shard": loaded,
+        "per_shard": stats,
     }
     print(f"index: {result}", flush=True)
     return result, sizes, found
@@ -381,32 +262,44 @@ async def main() -> None:
     parser.add_argument("--peer-cases", type=int, default=100, help="of those, also on peers")
     parser.add_argument("--wave", type=int, default=1000, help="cases confirmed at once")
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rebuild-checkins", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     work = Path(tempfile.mkdtemp(prefix="dichte-tracing-"))
+    # No AOF: the data is throwaway, and a multi-GB append-only file only slows the load.
     with EmbeddedRedis(work, append_only=False) as server:
-        rebuild = await rebuild_from_redis(
-            server.url, args.rebuild_checkins, max(args.shards), args.seed, args.days, 20
-        )
-        print(f"rebuild: {rebuild}", flush=True)
-
         t = time.perf_counter()
         data = synthesize(args.persons, args.venues, args.days, args.checkins, args.seed)
         print(f"synthesized {args.checkins:,} check-ins in {time.perf_counter() - t:.1f} s")
         cases = pick_cases(data, max(args.cases, args.wave), args.days, args.seed)
+        t = time.perf_counter()
+        load_redis(server.url, data, Keys("bench"))
+        redis_load_s = time.perf_counter() - t
+        memory = int(redis.Redis.from_url(server.url).info("memory")["used_memory"])
+        print(f"redis: {redis_load_s:.0f} s, {memory / args.checkins:.0f} B/check-in", flush=True)
         gc.freeze()  # the synthetic data: millions of objects no trace should rescan
 
+        settings = {"redis_url": server.url, "redis_key_prefix": "bench"}
         indexes, found_by = [], []
         for shards in args.shards:
-            result, sizes, found = await run_index(data, cases, shards, server.url, args)
+            result, sizes, found = await run_index(cases, shards, settings, args)
             indexes.append(result)
             found_by.append(found)
         assert all(f == found_by[0] for f in found_by), "shard counts traced differently"
+        store = EpiStore(server.url, key_prefix="bench")
+        r_times, _, r_found = await time_cases(store, cases[: args.peer_cases])
+        await store.close()
+        assert r_found == found_by[0][: args.peer_cases], "Redis traced different contacts"
+        peers: dict[str, Any] = {
+            "redis": {
+                **summary(r_times),
+                "load_s": redis_load_s,
+                "cases_per_s": 1000 / statistics.fmean(r_times),
+                "bytes_per_checkin": memory / args.checkins,
+            }
+        }
 
-        peers: dict[str, Any] = {}
         peer_cases = cases[: args.peer_cases]
         from tracing_duckdb import DuckdbIndex  # needs this module's names: imported late
 
@@ -450,11 +343,10 @@ async def main() -> None:
         },
         "index": indexes,
         "peers": peers,
-        "rebuild_from_redis": rebuild,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tracing.json").write_text(json.dumps(report, indent=2) + "\n")
-    faster = min(p["p99_ms"] for p in peers.values())
+    faster = min(p["p99_ms"] for name, p in peers.items() if name != "redis")
     lines = [
         f"F1+F2 per case: {args.cases} random cases (peers: the first {args.peer_cases}); "
         f"{args.persons:,} persons, {args.venues:,} venues, {args.days} days, "
@@ -466,18 +358,21 @@ async def main() -> None:
     for x in indexes:
         lines.append(
             f"| tracing index, {x['shards']} `TracingShard` actor(s) | {x['p50_ms']:.1f} ms | "
-            f"{x['p99_ms']:.1f} ms | {x['cases_per_s_wave']:.0f} cases/s | {x['load_s']:.0f} s | "
+            f"{x['p99_ms']:.1f} ms | {x['cases_per_s_wave']:.0f} cases/s | "
+            f"rebuilt from Redis in {x['rebuild_s']:.0f} s | "
             f"{x['resident_bytes_per_checkin']:.1f} B resident "
             f"({x['column_bytes_per_checkin']:.1f} B columns) |"
         )
     labels = {
+        "redis": "Redis directly (the record, the fallback)",
         "sqlite": f"SQLite {sqlite3.sqlite_version}, indexes (venue, start), (person, start)",
         "duckdb": f"DuckDB {duckdb_version}, ordered by (hash(key), start)",
     }
     for name, p in peers.items():
         lines.append(
             f"| {labels[name]} | {p['p50_ms']:.1f} ms | {p['p99_ms']:.1f} ms | "
-            f"{p['cases_per_s']:.0f} cases/s (one at a time) | {p['load_s']:.0f} s | |"
+            f"{p['cases_per_s']:.0f} cases/s (one at a time) | {p['load_s']:.0f} s | "
+            + (f"{p['bytes_per_checkin']:.0f} B |" if "bytes_per_checkin" in p else "|")
         )
     best = min(x["p99_ms"] for x in indexes)
     lines += [
@@ -485,11 +380,6 @@ async def main() -> None:
         f"p99: the index {faster / best:.1f}× faster than the faster peer. Contacts per "
         f"case: F1 mean {statistics.fmean(f1):.1f}, F2 mean {statistics.fmean(f2):.1f} "
         f"(max {max(f2)}); every back end found the same contacts for every case.",
-        "",
-        f"Rebuild from Redis ({rebuild['checkins']:,} check-ins written in the store's layout, "
-        f"{rebuild['redis_bytes_per_checkin']:.0f} B each in Redis): {max(args.shards)} "
-        f"`TracingShard` actors in {rebuild['rebuild_wall_s']:.1f} s; their traces equal "
-        f"Redis's own for {rebuild['cases_checked']} cases.",
     ]
     (RESULTS / "tracing.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,6 +1,7 @@
 """A DuckDB peer of `bench/tracing.py`'s SQLite index: the same synthetic check-ins, the
 same `trace()`, answered by DuckDB. Each batch of look-ups is one SQL statement (the
-batch as a VALUES relation joined to the stays), so a trace costs four statements.
+batch as a VALUES relation joined to the stays): five statements a trace (the case's
+stays, their venues, the case's passages, the F1's stays, their venues).
 
     .venv/bin/python bench/tracing_duckdb.py             # 200 k persons, 2 M check-ins
     .venv/bin/python bench/tracing_duckdb.py --persons 800000 --venues 20000 --checkins 20000000
@@ -8,24 +9,34 @@ batch as a VALUES relation joined to the stays), so a trace costs four statement
 The self-check traces the same random cases against SQLite and DuckDB, asserts that
 both find the same F1 and F2 for every case, and prints p50/p99 of both.
 
-Layout (what was measured, 2 M check-ins, 50 cases, 2 shared CPUs; trace p50/p99, or the
-replay of the 174 batches the 50 traces issue, per statement):
-- stays ordered by (venue, start) and by (person, start), VARCHAR keys, the batch as a
-  registered numpy relation: p50 46 ms / p99 66 ms. DuckDB keeps 8-byte prefixes as
-  a string column's min/max, and all synthetic ids start "v0000000…"/"0000000…", so
-  no row group is ever skipped (17/17 scanned per look-up).
-- one table in load order: p50 124 ms. threads=1: p50 77 ms. Keys as ENUM: p50 64 ms.
-  UNION ALL of one constant-filtered SELECT per query: p50 46 ms but p99 274 ms
-  (batches of 30 scans), with an ART index on the key: no better.
-- ordered by (hash(key), start) instead, with the key check kept in the join: the
-  hash join pushes the batch's hashes into the scan as an IN filter that the integer
-  zone maps can use. Per statement 8.6 ms at 122,880 rows per row group, 3.6 ms at
-  8,192, 3.1 ms at 2,048 (file 57 → 118 → 183 MiB); the batch sent as VALUES
-  parameters 2.4 ms, as unnest() of list parameters 2.6 ms, as a registered numpy
-  relation 3.1 ms (register + unregister alone cost 0.6 ms); strings stored
-  uncompressed: no better, 2.6× the file.
-Kept: two copies ordered by (hash(key), start), 2,048-row row groups, the batch as
-VALUES. The final p50/p99 against SQLite are in the report of this run's author.
+Measured on 2 shared CPUs, DuckDB 2.0.1, 50 cases; p50/p99 per trace. 2 M check-ins
+(200 k persons, 5 k venues; F1 mean 4.5, F2 mean 15): SQLite p50 0.7 ms, p99 4-5 ms.
+- Two copies ordered by (venue, start) and (person, start), VARCHAR keys, the batch as
+  a registered numpy relation: 46 / 66 ms. DuckDB keeps only an 8-byte prefix as a
+  string column's min/max, and every synthetic id starts "v0000000"/"00000000", so no
+  row group is ever skipped (17/17 scanned per look-up).
+- One table in load order: 124 ms. threads=1: 77 ms. Keys as ENUM: 64 ms. UNION ALL
+  of one constant-filtered SELECT per query: 46 / 274 ms; with ART indexes on the
+  keys: 47 / 268 ms.
+- Ordered by (hash(key), start) instead, the key itself still checked in the join:
+  the hash join pushes the batch's hashes into the scan as an IN filter that integer
+  zone maps can use. Replaying the 174 batches of the 50 traces, per statement:
+  8.6 ms with 122,880-row row groups, 3.6 ms at 8,192, 3.1 ms at 2,048; the batch as
+  VALUES parameters 2.4 ms, as unnest() of list parameters 2.6 ms, as a registered
+  numpy relation 3.1 ms (register + unregister alone: 0.6 ms); strings stored
+  uncompressed: no faster, 2.6x the file.
+- Traces, hash order, VALUES: row groups of 2,048 rows 11.7 / 26-45 ms (183 MiB),
+  8,192 rows 13.5 / 46 ms (118 MiB), 16,384 rows 15.3 / 56 ms (96 MiB); unnest()
+  13.1 ms; threads=1 the same as 2 within noise.
+20 M check-ins (800 k persons, 20 k venues; F1 mean 28, F2 mean 481; SQLite p50 27-29
+ms, p99 127-152 ms, loaded in 131 s):
+- row groups of 2,048: 71-83 / 165-235 ms, 1,561 MiB, loaded in 37-61 s;
+  of 8,192: 47 / 177 ms, 1,419 MiB, loaded in 33 s;
+  2,048 with DuckDB's default dynamic_or_filter_threshold (50): 292 / 754 ms.
+Kept: two copies ordered by (hash(key), start), 8,192-row row groups (best at 20 M,
+close at 2 M), the batch as VALUES, IN-filter pushdown up to 2,000 keys. DuckDB stays
+well behind SQLite at 2 M (fixed cost of ~2 ms per statement, 5 statements a trace)
+and within 2x of it at 20 M.
 """
 
 from __future__ import annotations
@@ -46,16 +57,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tracing import T0, SqliteIndex, pid, summary, synthesize, time_cases, vid  # noqa: E402
+from tracing import (  # noqa: E402
+    SqliteIndex,
+    pick_cases,
+    pid,
+    summary,
+    synthesize,
+    time_cases,
+    vid,
+)
 
-from dichte.domain.tracing import DAY, Passage, Query, Stay  # noqa: E402
+from dichte.domain.tracing import Passage, Query, Stay  # noqa: E402
 
 # pid()/vid() of bench/tracing.py written in SQL, so the 2 M-20 M id strings are built
 # inside DuckDB rather than in a Python loop (checked against pid()/vid() in main()).
 PID_SQL = "lower(lpad(hex({}), 32, '0'))"
 VID_SQL = "('v' || lower(lpad(hex({}), 31, '0')))"
-# Small row groups: a look-up reads whole row groups, so the zone maps skip more.
-ROW_GROUP_SIZE = 2048
+# Small row groups: a look-up reads whole row groups, so the zone maps skip more (2,048
+# is faster at 2 M check-ins, 8,192 at 20 M; see above).
+ROW_GROUP_SIZE = 8192
 # The hash join pushes the batch's keys into the scan as an IN filter only up to this
 # many keys (DuckDB's default is 50; an F2 step of a large case asks for more venues).
 DYNAMIC_OR_FILTER_THRESHOLD = 2000
@@ -158,14 +178,9 @@ async def main() -> None:
     t = time.perf_counter()
     data = synthesize(args.persons, args.venues, args.days, args.checkins, args.seed)
     print(f"synthesized {args.checkins:,} check-ins in {time.perf_counter() - t:.1f} s", flush=True)
-    # The same cases as bench/tracing.py picks.
-    rng = np.random.default_rng(args.seed + 1)
-    cases = []
-    for i in rng.choice(len(data["person"]), args.cases, replace=False).tolist():
-        onset = T0 + int(rng.integers(5, args.days - 2)) * DAY
-        cases.append((pid(int(data["person"][i])), (onset - 2 * DAY, onset + 3 * DAY)))
+    cases = pick_cases(data, args.cases, args.days, args.seed)
 
-    work = Path(tempfile.mkdtemp(prefix="dichte-tracing-duckdb-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="dichte-tracing-duckdb-"))
     sqlite = SqliteIndex(work / "stays.sqlite")
     t = time.perf_counter()
     sqlite.load(data)

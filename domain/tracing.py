@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -230,10 +230,9 @@ Query = tuple[str, int, int]  # (person or venue or checkpoint, from, until): ch
 # or passage times in [from, until)
 
 
-@dataclass(frozen=True)
-class Meeting:
+class Meeting(NamedTuple):
     """A stay that overlaps `sources[source]` (widened both), as a meeting index
-    reports it: whose it is and when it began."""
+    reports it: whose it is and when it began (a tuple: made by the thousand)."""
 
     source: int
     person: str

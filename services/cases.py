@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -101,11 +101,13 @@ class CaseService:
         outbreak: OutbreakSettings,
         jurisdictions: Jurisdictions | None = None,
         tracer: Tracer | None = None,
+        on_trace: Callable[[str], None] = lambda via: None,
     ) -> None:
         """`tracer`: where cases are traced (the tracing shards); from the store itself
-        when there is none or it does not answer."""
+        when there is none or it does not answer. `on_trace` is told which did."""
         self._store = store
         self._tracer = tracer
+        self._on_trace = on_trace
         self._declarations = declarations
         self.outbreak = outbreak
         self._units = jurisdictions or Jurisdictions()
@@ -255,11 +257,14 @@ class CaseService:
         }
         if self._tracer is not None:
             try:
-                return await self._tracer.trace(
+                result = await self._tracer.trace(
                     case.person_id, window, self.outbreak, depth=depth, known=known
                 )
+                self._on_trace("index")
+                return result
             except IndexUnavailable as e:
                 log.warning("tracing index unavailable (%s): tracing from the record", e)
+        self._on_trace("record")
         return await trace(
             self._store,
             case.person_id,

@@ -21,9 +21,18 @@ class RayApiMetrics:
             boundaries=LATENCY_BOUNDARIES_S,
             tag_keys=("route", "method", "status"),
         )
+        self._traces = metrics.Counter(
+            "dichte_traces",
+            description="Cases traced, by where: index (the tracing shards) or record "
+            "(Redis directly, when the shards do not answer or there are none)",
+            tag_keys=("via",),
+        )
 
     def declaration(self, outcome: str) -> None:
         self._declarations.inc(tags={"outcome": outcome})
+
+    def trace(self, via: str) -> None:
+        self._traces.inc(tags={"via": via})
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         self._latency.observe(

@@ -2,9 +2,9 @@
 storage behind tracing, plain asyncio (Serve replicas hold one each; Redis scripts keep
 concurrent writers consistent).
 
-Check-ins are kept twice, in a sorted set per venue and one per person, scored by
-check-in time, so tracing reads only the time slices it needs and never scans all
-check-ins. Check-out times live in one hash keyed by venue|person|start.
+Check-ins are kept twice, in a sorted set per venue and day and one per person, scored
+by check-in time, so tracing reads only the time slices it needs and never scans all
+check-ins; their members are compact binary (store.stays), the check-out appended.
 """
 
 from __future__ import annotations
@@ -21,38 +21,61 @@ from dichte.domain.events import EventType, RecordEvent
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import MAX_STAY_S, Passage, Query, Stay
 from dichte.domain.venues import Venue
+from dichte.store import stays
 from dichte.store.keys import Keys
 
+# KEYS: the person's set, the venue's set for the day, check-ins by day, the outbox, the
+# commune-day counters, the commune's scanned venues, the tracing changes. ARGV: person,
+# venue, at, Vietnam day, units, changes kept, the person-set member, the venue-set
+# member (store.stays). A second scan in the same minute returns the first one.
 _CHECKIN = """
-local first = redis.call('GET', KEYS[1])
-if first then return {0, first} end
-redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1] .. '|' .. ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[3])
-redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-redis.call('XADD', KEYS[5], '*', 'type', 'checkin.created',
-  'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[6])
-redis.call('HINCRBY', KEYS[6], 'checkins', 1)
-redis.call('ZADD', KEYS[7], 'GT', ARGV[3], ARGV[2])
-redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[7], '*',
+local at = tonumber(ARGV[3])
+local minute = at - at % 60
+local prefix = string.sub(ARGV[7], 1, #ARGV[7] - 4)
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], minute, minute + 59)) do
+  if (#m == #prefix + 4 or #m == #prefix + 8) and string.sub(m, 1, #prefix) == prefix then
+    local first = struct.unpack('>I4', m, #prefix + 1)
+    return {0, first}
+  end
+end
+redis.call('ZADD', KEYS[1], at, ARGV[7])
+redis.call('ZADD', KEYS[2], at, ARGV[8])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+redis.call('XADD', KEYS[4], '*', 'type', 'checkin.created',
+  'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[5])
+redis.call('HINCRBY', KEYS[5], 'checkins', 1)
+redis.call('ZADD', KEYS[6], 'GT', at, ARGV[2])
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*',
   'op', 'in', 'p', ARGV[1], 'v', ARGV[2], 's', ARGV[3])
-return {1, ARGV[3]}
+return {1, at}
 """
 
-# Closes the person's latest check-in at the venue that is at most MAX_STAY old.
+# Closes the person's latest check-in at the venue that is at most MAX_STAY old: its
+# members in the person's set and in the venue's set for its day get the end appended.
+# KEYS: the person's set, the venue's sets for the day of `at` and the day before, the
+# tracing changes. ARGV: the venue's packed id, at, MAX_STAY, the person's packed id,
+# person, venue, changes kept.
 _CHECKOUT = """
-local items = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2] - ARGV[3])
-for _, m in ipairs(items) do
-  local sep = string.find(m, '|', 1, true)
-  if string.sub(m, 1, sep - 1) == ARGV[1] then
-    local start = string.sub(m, sep + 1)
-    local field = ARGV[1] .. '|' .. ARGV[4] .. '|' .. start
-    local existing = redis.call('HGET', KEYS[2], field)
-    if existing then return {0, start, existing} end
-    redis.call('HSET', KEYS[2], field, ARGV[2])
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
-      'op', 'out', 'p', ARGV[4], 'v', ARGV[1], 's', start, 'e', ARGV[2])
-    return {1, start, ARGV[2]}
+local at = tonumber(ARGV[2])
+local vp = ARGV[1]
+for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], at, at - ARGV[3])) do
+  if (#m == #vp + 4 or #m == #vp + 8) and string.sub(m, 1, #vp) == vp then
+    local start = struct.unpack('>I4', m, #vp + 1)
+    if #m == #vp + 8 then
+      local closed = struct.unpack('>I4', m, #vp + 5)
+      return {0, start, closed}
+    end
+    local ends = struct.pack('>I4', at)
+    redis.call('ZREM', KEYS[1], m)
+    redis.call('ZADD', KEYS[1], start, m .. ends)
+    local day = KEYS[3]
+    if math.floor(start / 86400) == math.floor(at / 86400) then day = KEYS[2] end
+    local theirs = ARGV[4] .. string.sub(m, #vp + 1)
+    redis.call('ZREM', day, theirs)
+    redis.call('ZADD', day, start, theirs .. ends)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*',
+      'op', 'out', 'p', ARGV[5], 'v', ARGV[6], 's', start, 'e', at)
+    return {1, start, at}
   end
 end
 return {-1}
@@ -109,7 +132,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return added
 """
 
-CHECKIN_IDEMPOTENCY_S = 2 * 86_400
 # Changes kept for the tracing index to follow (about: the stream is trimmed lazily);
 # a shard that starts reads the record itself and follows only what comes after.
 TRACING_CHANGES_KEPT = 1_000_000
@@ -118,11 +140,6 @@ TRACING_CHANGES_KEPT = 1_000_000
 def _commune(code: int | None) -> str:
     """A counter key's commune part ("none" for a person with no known commune)."""
     return "none" if code is None else str(code)
-
-
-def _split(member: object) -> tuple[str, int]:
-    left, _, start = str(member).rpartition("|")
-    return left, int(start)
 
 
 def _passages(
@@ -146,11 +163,13 @@ class EpiStore:
         case_retention_s: int = 365 * 86_400,
     ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        # Check-ins are binary members (store.stays): read and written undecoded.
+        self._bytes = aioredis.Redis.from_url(redis_url)
         self.keys = Keys(key_prefix)
         self._person_retention_s = person_retention_s
         self._case_retention_s = case_retention_s
-        self._checkin = self._redis.register_script(_CHECKIN)
-        self._checkout = self._redis.register_script(_CHECKOUT)
+        self._checkin = self._bytes.register_script(_CHECKIN)
+        self._checkout = self._bytes.register_script(_CHECKOUT)
         self._create_case = self._redis.register_script(_CREATE_CASE)
         self._add_contacts = self._redis.register_script(_ADD_CONTACTS)
         self._count_f2 = self._redis.register_script(_COUNT_F2)
@@ -169,6 +188,7 @@ class EpiStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._bytes.aclose()
 
     # --- rate limits ---------------------------------------------------------------
     async def allow(self, name: str, who: str, limit: int, window_s: int) -> bool:
@@ -264,9 +284,8 @@ class EpiStore:
         commune = commune_code if commune_code is not None else "none"
         created, start = await self._checkin(
             keys=[
-                k.checkin_minute(venue_id, person_id, at // 60),
-                k.stays_at_venue(venue_id),
                 k.stays_of_person(person_id),
+                k.stays_at_venue(venue_id, stays.day_of(at)),
                 k.checkins_by_day(),
                 k.outbox(),
                 k.commune_day(commune, day),
@@ -278,9 +297,10 @@ class EpiStore:
                 venue_id,
                 at,
                 day,
-                CHECKIN_IDEMPOTENCY_S,
                 " ".join(units),
                 TRACING_CHANGES_KEPT,
+                stays.member(venue_id, at),
+                stays.member(person_id, at),
             ],
         )
         return bool(int(created)), int(start)
@@ -290,13 +310,23 @@ class EpiStore:
     ) -> tuple[bool, int, int] | None:
         """(closed now, start, end) of the stay closed, or None when there is no check-in
         at this venue in the day before `at`."""
+        day = stays.day_of(at)
         result = await self._checkout(
             keys=[
                 self.keys.stays_of_person(person_id),
-                self.keys.stay_ends(),
+                self.keys.stays_at_venue(venue_id, day),
+                self.keys.stays_at_venue(venue_id, day - 1),
                 self.keys.tracing_changes(),
             ],
-            args=[venue_id, at, MAX_STAY_S, person_id, TRACING_CHANGES_KEPT],
+            args=[
+                stays.pack_id(venue_id),
+                at,
+                MAX_STAY_S,
+                stays.pack_id(person_id),
+                person_id,
+                venue_id,
+                TRACING_CHANGES_KEPT,
+            ],
         )
         if int(result[0]) < 0:
             return None
@@ -317,42 +347,35 @@ class EpiStore:
             pipe.zrangebyscore(key, lo, f"({hi}")
         return [[str(m) for m in members] for members in await pipe.execute()]
 
-    async def _stays(self, triples: list[list[tuple[str, str, int]]]) -> list[list[Stay]]:
-        """(person, venue, start) per query -> stays, their check-outs read in one HMGET."""
-        flat = [t for group in triples for t in group]
-        if not flat:
-            return [[] for _ in triples]
-        ends = iter(
-            await self._redis.hmget(self.keys.stay_ends(), [f"{v}|{p}|{s}" for p, v, s in flat])
-        )
-        out = []
-        for group in triples:
-            batch = []
-            for p, v, start in group:
-                end = next(ends)
-                batch.append(Stay(p, v, start, None if end is None else int(end)))
-            out.append(batch)
-        return out
-
     async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]:
-        found = await self._ranges([self.keys.stays_of_person(q[0]) for q in queries], queries)
-        return await self._stays(
-            [
-                [(q[0], *_split(m)) for m in members]
-                for q, members in zip(queries, found, strict=True)
-            ]
-        )
+        pipe = self._bytes.pipeline(transaction=False)
+        for person, lo, hi in queries:
+            pipe.zrangebyscore(self.keys.stays_of_person(person), lo, f"({hi}")
+        found = await pipe.execute() if queries else []
+        return [
+            [Stay(q[0], *stays.parse(m)) for m in members]
+            for q, members in zip(queries, found, strict=True)
+        ]
 
     async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]:
-        found = await self._ranges([self.keys.stays_at_venue(q[0]) for q in queries], queries)
-        triples = []
-        for (venue, _, _), members in zip(queries, found, strict=True):
-            group = []
-            for m in members:
-                person, start = _split(m)
-                group.append((person, venue, start))
-            triples.append(group)
-        return await self._stays(triples)
+        """Each query reads the venue's set of every day it spans, in one pipeline."""
+        pipe = self._bytes.pipeline(transaction=False)
+        spans = []
+        for venue, lo, hi in queries:
+            span = stays.days(lo, hi)
+            for day in span:
+                pipe.zrangebyscore(self.keys.stays_at_venue(venue, day), lo, f"({hi}")
+            spans.append(len(span))
+        found = iter(await pipe.execute() if queries else [])
+        out = []
+        for (venue, _, _), n in zip(queries, spans, strict=True):
+            batch = []
+            for _ in range(n):
+                for m in next(found):
+                    person, start, end = stays.parse(m)
+                    batch.append(Stay(person, venue, start, end))
+            out.append(batch)
+        return out
 
     async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]:
         found = await self._ranges([self.keys.passages_of_person(q[0]) for q in queries], queries)

@@ -71,29 +71,27 @@ class Keys:
     def passages_at_checkpoint(self, checkpoint: str) -> str:
         return self._k("pass", "cp", checkpoint)
 
-    # venues and check-ins: member "person|start" / "venue|start"; ends in one hash
+    # venues and check-ins: binary members (store.stays), per venue and day, per person
     def venue(self, venue_id: str) -> str:
         return self._k("venue", venue_id)
 
     def venues_of_commune(self, commune_code: int) -> str:
         return self._k("venue", "by_commune", str(commune_code))
 
-    def stays_at_venue(self, venue_id: str) -> str:
-        return self._k("ci", "venue", venue_id)
+    def stays_at_venue(self, venue_id: str, day: int) -> str:
+        """A venue's check-ins on one UTC day (store.stays.day_of)."""
+        return self._k("ci", "venue", venue_id, str(day))
+
+    def stays_at_venue_pattern(self) -> str:
+        return self._k("ci", "venue", "*")
 
     def stays_of_person(self, person_id: str) -> str:
         return self._k("ci", "person", person_id)
-
-    def stay_ends(self) -> str:
-        return self._k("ci", "ends")
 
     # every check-in, check-out and retention cut, in order: the tracing index
     # (store.tracing_index) follows it
     def tracing_changes(self) -> str:
         return self._k("ci", "changes")
-
-    def checkin_minute(self, venue_id: str, person_id: str, minute: int) -> str:
-        return self._k("ci", "idem", f"{venue_id}|{person_id}|{minute}")
 
     def checkins_by_day(self) -> str:
         return self._k("stats", "checkins_by_day")

@@ -60,18 +60,12 @@ class Pruner:
         return removed
 
     async def checkins(self, before: int) -> int:
-        """Check-ins (and their check-outs) from before `before`; returns how many stays."""
+        """Check-ins from before `before`; returns how many stays."""
         k = self.keys
+        # A venue's past days empty out (and Redis drops an empty set).
         removed = await self._trim_sorted_sets(
-            (k.stays_at_venue("*"), k.stays_of_person("*")), before
+            (k.stays_at_venue_pattern(), k.stays_of_person("*")), before
         )
-        cursor: int | None = None
-        while cursor != 0:  # check-outs: fields "venue|person|start" of one hash
-            cursor, page = await self._redis.hscan(k.stay_ends(), cursor or 0, count=BATCH)
-            stale = [str(f) for f in page if int(str(f).rsplit("|", 1)[1]) < before]
-            if stale:
-                await self._redis.hdel(k.stay_ends(), *stale)
-            await asyncio.sleep(PAUSE_S)
         # The tracing index drops them too (store.tracing_index follows this stream).
         await self._redis.xadd(k.tracing_changes(), {"op": "cut", "t": before})
         return removed // 2  # each stay is in a venue set and a person set

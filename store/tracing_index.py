@@ -28,6 +28,7 @@ import redis
 
 from dichte.domain import tracing
 from dichte.domain.tracing import MAX_STAY_S, Query
+from dichte.store import stays
 from dichte.store.keys import Keys
 
 NO_END = 0
@@ -35,7 +36,6 @@ NO_END = 0
 # are this many, or a fiftieth of the shard, then merged: a merge re-sorts the shard.
 MERGE_MIN_ROWS = 100_000
 SCAN_BATCH = 1_000
-ENDS_BATCH = 20_000
 
 _effective_end = numba.njit(cache=True)(tracing.effective_end)
 _intervals_overlap = numba.njit(cache=True)(tracing.intervals_overlap)
@@ -451,8 +451,8 @@ class TracingIndexShard:
             strict=True,
         ):
             out[q].append((names[v], s, None if e == NO_END else e))
-        for stays in out:  # the rows added since the last merge come after the others
-            stays.sort(key=lambda row: row[1])
+        for found_stays in out:  # the rows added since the last merge come after the others
+            found_stays.sort(key=lambda row: row[1])
         return out
 
     def names(self, keys: list[int]) -> list[str | None]:
@@ -476,26 +476,30 @@ def stream_position(client: redis.Redis, keys: Keys) -> str:
     """The id of the latest change already in the record ("0-0": none yet); a shard
     built from the record follows the changes after it."""
     last = client.xrevrange(keys.tracing_changes(), count=1)
-    return str(last[0][0]) if last else "0-0"
+    if not last:
+        return "0-0"
+    position = last[0][0]
+    return position.decode() if isinstance(position, bytes) else str(position)
 
 
 def _scan_sets(
-    client: redis.Redis, pattern: str, prefix: str, wanted: Callable[[str], bool]
-) -> Iterator[list[tuple[str, list[tuple[str, float]]]]]:
-    """Batches of (name, members with scores) of the sorted sets matching `pattern`
-    whose name (the key after `prefix`) is `wanted`."""
-    batch: list[str] = []
+    client: redis.Redis, pattern: str, name_of: Callable[[str], str], wanted: Callable[[str], bool]
+) -> Iterator[list[tuple[str, list[bytes]]]]:
+    """Batches of (name, members) of the sorted sets matching `pattern` whose name (the
+    person or venue `name_of` reads in the key) is `wanted`."""
+    batch: list[tuple[str, str]] = []
 
-    def read() -> list[tuple[str, list[tuple[str, float]]]]:
+    def read() -> list[tuple[str, list[bytes]]]:
         pipe = client.pipeline(transaction=False)
-        for name in batch:
-            pipe.zrange(prefix + name, 0, -1, withscores=True)
-        return list(zip(list(batch), pipe.execute(), strict=True))
+        for key, _ in batch:
+            pipe.zrange(key, 0, -1)
+        return [(name, members) for (_, name), members in zip(batch, pipe.execute(), strict=True)]
 
-    for key in client.scan_iter(match=pattern, count=SCAN_BATCH):
-        name = (key.decode() if isinstance(key, bytes) else str(key))[len(prefix) :]
+    for raw in client.scan_iter(match=pattern, count=SCAN_BATCH):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        name = name_of(key)
         if wanted(name):
-            batch.append(name)
+            batch.append((key, name))
             if len(batch) >= SCAN_BATCH:
                 yield read()
                 batch.clear()
@@ -504,28 +508,28 @@ def _scan_sets(
 
 
 def load_from_redis(shard: TracingIndexShard, client: redis.Redis, keys: Keys) -> dict[str, float]:
-    """Rebuild the shard from the record: the check-ins at its venues and those of its
-    persons, with their check-outs. Returns how long it took and how many rows."""
+    """Rebuild the shard from the record (`client` undecoded: members are binary): the
+    check-ins at its venues and those of its persons. Returns how long it took and how
+    many rows."""
     t = time.perf_counter()
     at_venues, of_persons = SideBuilder(), SideBuilder()
+    person_prefix = keys.stays_of_person("")
+    venue_prefix = keys.stays_at_venue_pattern()[:-1]
     sides = (
-        (keys.stays_at_venue(""), at_venues, lambda name, other: (other, name)),
-        (keys.stays_of_person(""), of_persons, lambda name, other: (name, other)),
+        # ci:venue:{venue}:{day}: the venue is what comes before the last colon
+        (
+            keys.stays_at_venue_pattern(),
+            lambda k: k[len(venue_prefix) :].rpartition(":")[0],
+            at_venues,
+        ),
+        (person_prefix + "*", lambda k: k[len(person_prefix) :], of_persons),
     )
-    for prefix, builder, person_venue in sides:
-        for batch in _scan_sets(client, prefix + "*", prefix, shard.owns):
-            rows: list[tuple[str, str, int]] = []
+    for pattern, name_of, builder in sides:
+        for batch in _scan_sets(client, pattern, name_of, shard.owns):
             for name, members in batch:
-                for m, _ in members:
-                    other, _, begun = str(m).rpartition("|")
-                    rows.append((name, other, int(begun)))
-            fields = []
-            for name, other, start in rows:
-                person, venue = person_venue(name, other)
-                fields.append(f"{venue}|{person}|{start}")
-            ends = client.hmget(keys.stay_ends(), fields) if fields else []
-            for (name, other, start), e in zip(rows, ends, strict=True):
-                builder.add(name, other, start, NO_END if e is None else int(e))
+                for m in members:
+                    other, start, end = stays.parse(m)
+                    builder.add(name, other, start, NO_END if end is None else end)
     shard.load(at_venues.side(), of_persons.side())
     return {
         "seconds": time.perf_counter() - t,

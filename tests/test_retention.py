@@ -14,6 +14,7 @@ from dichte.domain.cases import Case, ContactRecord, QuarantineOrder
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.records import DeclarationRecord
 from dichte.domain.settings import Settings
+from dichte.domain.tracing import Stay
 from dichte.services.retention import RetentionService
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.declarations import DeclarationStore
@@ -150,9 +151,22 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
         "cases": 1,
         "quarantine_orders": 1,
     }
-    venue_stays = client.zrange(keys.stays_at_venue("cafe"), 0, -1)
-    assert [m.split("|")[0] for m in venue_stays] == ["guest-9"]
-    assert client.hlen(keys.stay_ends()) == 1
+
+    async def left() -> tuple[list[Stay], list[Stay], list[Stay]]:
+        epi = EpiStore.of(s)
+        try:
+            (at_cafe,) = await epi.stays_at_venues([("cafe", T - 40 * DAY, T + DAY)])
+            return (
+                at_cafe,
+                *(await epi.stays_of_persons([("guest-11", 0, 2**32), ("guest-9", 0, 2**32)])),
+            )
+        finally:
+            await epi.close()
+
+    # The 9-day-old stay keeps its check-out; nothing of the 11-day-old one is left.
+    at_cafe, of_11, of_9 = asyncio.run(left())
+    assert at_cafe == of_9 == [Stay("guest-9", "cafe", T - 9 * DAY, T - 9 * DAY + 600)]
+    assert of_11 == []
     passages = client.zrange(keys.passages_at_checkpoint("cp-1"), 0, -1, withscores=True)
     assert [int(score) for _, score in passages] == [T - 9 * DAY]
     assert client.xlen(keys.outbox()) == outbox_before - 1
@@ -216,6 +230,11 @@ def test_dichte_prune_works_on_the_embedded_store_of_a_running_system(tmp_path: 
         )
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["checkins"] == 1
-        client = redis.Redis.from_url(running.url, decode_responses=True)
-        assert [m.split("|")[0] for m in client.zrange("dichte:ci:venue:cafe", 0, -1)] == ["new"]
-        client.close()
+
+        async def left() -> list[Stay]:
+            epi = EpiStore(running.url)
+            (at_cafe,) = await epi.stays_at_venues([("cafe", T - 40 * DAY, T + DAY)])
+            await epi.close()
+            return at_cafe
+
+        assert [x.person for x in asyncio.run(left())] == ["new"]

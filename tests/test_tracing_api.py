@@ -4,6 +4,7 @@ health officer and citizens would use it."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from dichte.domain.clock import VIETNAM_TZ, today_in_vietnam
 from dichte.domain.keys import load_signing_key
@@ -523,3 +525,24 @@ def test_a_wave_of_cases_is_traced_at_once_each_answered_as_it_finishes(
     for body in ({"case_ids": []}, {"case_ids": ids, "depth": 3}, {"case_ids": ["x"] * 1001}):
         assert only_error(_wave(http, province, body)[0], 422)["code"]
     assert _wave(http, {}, {"case_ids": ids})[0].status_code == 401
+
+
+def test_the_served_traces_come_from_the_tracing_shards(
+    server: LiveServer, http: httpx.Client, outbreak: dict[str, Any]
+) -> None:
+    """Monitoring sees where cases were traced: here every one by the tracing index
+    (the shards answer), none from Redis directly."""
+    province = outbreak["province"]
+    r = http.get(f"/api/v1/cases/{outbreak['case_id']}/contacts?depth=2", headers=province)
+    assert r.status_code == 200 and r.json()["f1"]
+    by_via: dict[str, float] = {}
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "index" not in by_via:
+        text = httpx.get(f"{server.metrics}/metrics", timeout=10).text
+        by_via = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "ray_dichte_traces_total":
+                    by_via[s.labels["via"]] = by_via.get(s.labels["via"], 0) + s.value
+        time.sleep(2)
+    assert by_via.get("index", 0) >= 1 and by_via.get("record", 0) == 0, by_via

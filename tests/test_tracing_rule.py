@@ -23,8 +23,8 @@ from dichte.domain.tracing import (
     lane_plate,
     trace,
 )
-from dichte.services.tracing import LocalShard, ShardedTracingIndex
-from dichte.store.tracing_index import NO_END, SideBuilder, TracingIndexShard
+from dichte.services.tracing import ShardedTracingIndex
+from dichte.store.tracing_index import NO_END, Found, SideBuilder, TracingIndexShard
 
 S = OutbreakSettings()  # margin 15 min, default stay 60 min, window 2 days before onset
 T0 = 1_790_000_000  # an arbitrary Tuesday morning, unix seconds
@@ -56,6 +56,29 @@ class MemoryIndex:
             [p for p in self.passages if p.checkpoint == cp and a <= p.at < b]
             for cp, a, b in queries
         ]
+
+
+class LocalShard:
+    """A shard in this process: current by construction (it is given every change)."""
+
+    def __init__(self, shard: TracingIndexShard) -> None:
+        self.shard = shard
+
+    async def meetings(
+        self, queries: list[Query], margin_s: int, default_stay_min: int, after: str
+    ) -> Found:
+        return self.shard.meetings(queries, margin_s, default_stay_min)
+
+    async def stays_at_venues(self, queries: list[Query], after: str) -> Found:
+        return self.shard.stays_at_venues(queries)
+
+    async def stays_of_persons(
+        self, queries: list[Query], after: str
+    ) -> list[list[tuple[str, int, int | None]]]:
+        return self.shard.stays_of_persons(queries)
+
+    async def names(self, keys: list[int]) -> list[str | None]:
+        return self.shard.names(keys)
 
 
 class Record(MemoryIndex):
