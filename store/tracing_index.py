@@ -32,9 +32,11 @@ from dichte.store import stays
 from dichte.store.keys import Keys
 
 NO_END = 0
-# Rows checked in since the last merge are kept apart (sorted on demand) until there
-# are this many, or a fiftieth of the shard, then merged: a merge re-sorts the shard.
+# Rows checked in since the bulk was sorted are kept apart until there are this many,
+# or a fiftieth of the shard: folding them in re-sorts the shard.
 MERGE_MIN_ROWS = 100_000
+# The last rows checked in, kept as a list and sorted when a query finds them changed.
+RECENT_ROWS = 4_096
 SCAN_BATCH = 1_000
 
 _effective_end = numba.njit(cache=True)(tracing.effective_end)
@@ -132,114 +134,164 @@ def _overlapping(
     return out_q, out_r
 
 
-class Rows:
-    """Rows of (group, start, end, tag), grouped and sorted by start within a group:
-    CSR arrays for the bulk, plus the rows added since the last merge."""
+class Csr:
+    """Rows of (group, start, end, tag) grouped by group and sorted by start within
+    each: `offsets[g]:offsets[g + 1]` are group g's rows."""
 
     def __init__(self, tag_dtype: type) -> None:
-        self._tag_dtype = tag_dtype
+        self.tag_dtype = tag_dtype
         self.offsets = np.zeros(1, np.int64)
         self.start = np.empty(0, np.uint32)
         self.end = np.empty(0, np.uint32)
         self.tag: np.ndarray = np.empty(0, tag_dtype)
-        self._recent: list[tuple[int, int, int, int]] = []
-        self._recent_parts: Rows | None = None
 
     def __len__(self) -> int:
-        return len(self.start) + len(self._recent)
+        return len(self.start)
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.offsets, self.start, self.end, self.tag))
+
+    @staticmethod
+    def of(
+        tag_dtype: type,
+        group: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+        tag: np.ndarray,
+        groups: int,
+    ) -> Csr:
+        """These rows (any order), sorted."""
+        csr = Csr(tag_dtype)
+        order = np.lexsort((start, group))
+        csr.start = start[order].astype(np.uint32)
+        csr.end = end[order].astype(np.uint32)
+        csr.tag = tag[order].astype(tag_dtype)
+        counts = np.bincount(group, minlength=groups) if len(group) else np.zeros(groups, np.int64)
+        csr.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return csr
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(group, start, end, tag) of every row, as int64."""
+        group = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+        return (
+            group,
+            self.start.astype(np.int64),
+            self.end.astype(np.int64),
+            self.tag.astype(np.int64),
+        )
+
+    def find(self, group: int, start: int, tag: int) -> int:
+        """The row of (group, start, tag), or -1."""
+        if group >= len(self.offsets) - 1:
+            return -1
+        b = int(self.offsets[group + 1])
+        r = _first_from(self.start, int(self.offsets[group]), b, start)
+        while r < b and int(self.start[r]) == start:
+            if int(self.tag[r]) == tag:
+                return r
+            r += 1
+        return -1
+
+
+def _joined(tag_dtype: type, parts: list[Csr]) -> Csr:
+    columns = [p.columns() for p in parts]
+    group, start, end, tag = (np.concatenate(c) for c in zip(*columns, strict=True))
+    groups = max(len(p.offsets) - 1 for p in parts)
+    return Csr.of(tag_dtype, group, start, end, tag, groups)
+
+
+class Rows:
+    """The rows of one side of a shard, in three sorted parts so that a check-in costs
+    little however large the shard: the bulk; the rows since the bulk was last re-sorted
+    (folded into it when they reach a fiftieth of it); the last few thousand (folded
+    into those when there are RECENT_ROWS, and sorted again when a query finds them
+    changed: a sort of a few thousand rows)."""
+
+    def __init__(
+        self, tag_dtype: type, recent_rows: int = RECENT_ROWS, merge_rows: int = MERGE_MIN_ROWS
+    ) -> None:
+        self._tag_dtype = tag_dtype
+        self._recent_rows, self._merge_rows = recent_rows, merge_rows
+        self._bulk = Csr(tag_dtype)
+        self._since = Csr(tag_dtype)
+        self._recent: list[tuple[int, int, int, int]] = []
+        self._recent_sorted: Csr | None = None
+
+    def __len__(self) -> int:
+        return len(self._bulk) + len(self._since) + len(self._recent)
+
+    def nbytes(self) -> int:
+        return self._bulk.nbytes() + self._since.nbytes()
 
     def bulk(
         self, group: np.ndarray, start: np.ndarray, end: np.ndarray, tag: np.ndarray, groups: int
     ) -> None:
         """Replace everything with these rows (any order)."""
-        order = np.lexsort((start, group))
-        self.start = start[order].astype(np.uint32)
-        self.end = end[order].astype(np.uint32)
-        self.tag = tag[order].astype(self._tag_dtype)
-        counts = np.bincount(group, minlength=groups) if len(group) else np.zeros(groups, np.int64)
-        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        self._recent, self._recent_parts = [], None
+        self._bulk = Csr.of(self._tag_dtype, group, start, end, tag, groups)
+        self._since, self._recent, self._recent_sorted = Csr(self._tag_dtype), [], None
 
-    def _parts(self) -> Iterator[Rows]:
-        yield self
-        if self._recent:
-            if self._recent_parts is None:
-                recent = Rows(self._tag_dtype)
-                g, s, e, t = (np.array(c, np.int64) for c in zip(*self._recent, strict=True))
-                recent.bulk(g, s, e, t, int(g.max()) + 1)
-                self._recent_parts = recent
-            yield self._recent_parts
+    def _recent_part(self) -> Csr:
+        if self._recent_sorted is None:
+            g, s, e, t = (np.array(c, np.int64) for c in zip(*self._recent, strict=True))
+            self._recent_sorted = Csr.of(self._tag_dtype, g, s, e, t, int(g.max()) + 1)
+        return self._recent_sorted
 
-    def _find(self, group: int, start: int, tag: int) -> tuple[Rows, int] | None:
-        for part in self._parts():
-            if group >= len(part.offsets) - 1:
-                continue
-            b = int(part.offsets[group + 1])
-            r = _first_from(part.start, int(part.offsets[group]), b, start)
-            while r < b and int(part.start[r]) == start:
-                if int(part.tag[r]) == tag:
-                    return part, r
-                r += 1
-        return None
+    def _parts(self) -> list[Csr]:
+        return [self._bulk, self._since, *([self._recent_part()] if self._recent else [])]
 
     def add(self, group: int, start: int, end: int, tag: int) -> bool:
         """A new row; False when (group, start, tag) is already here (a replayed change)."""
-        if self._find(group, start, tag) is not None:
+        if any(part.find(group, start, tag) >= 0 for part in self._parts()):
             return False
         self._recent.append((group, start, end, tag))
-        self._recent_parts = None
-        if len(self._recent) >= max(MERGE_MIN_ROWS, len(self.start) // 50):
-            self.merge()
+        self._recent_sorted = None
+        if len(self._recent) >= self._recent_rows:
+            self._since = _joined(self._tag_dtype, [self._since, self._recent_part()])
+            self._recent, self._recent_sorted = [], None
+            if len(self._since) >= max(self._merge_rows, len(self._bulk) // 50):
+                self.merge()
         return True
 
     def close(self, group: int, start: int, tag: int, end: int) -> bool:
-        found = self._find(group, start, tag)
-        if found is None:
-            return False
-        part, row = found
-        part.end[row] = end
-        if part is not self:  # the recent rows' sorted copy is rebuilt from the list
-            self._recent = [
-                (g, s, end if (g, s, t) == (group, start, tag) else e, t)
-                for g, s, e, t in self._recent
-            ]
-        return True
+        for part in self._parts():
+            row = part.find(group, start, tag)
+            if row >= 0:
+                part.end[row] = end
+                if part is self._recent_sorted:  # keep the list it is sorted from in step
+                    self._recent = [
+                        (g, s, end if (g, s, t) == (group, start, tag) else e, t)
+                        for g, s, e, t in self._recent
+                    ]
+                return True
+        return False
+
+    def merge(self) -> None:
+        """Fold every part into the bulk."""
+        if len(self._since) or self._recent:
+            group, start, end, tag = self._everything()
+            self.bulk(group, start, end, tag, max(len(p.offsets) - 1 for p in self._parts()))
+
+    def _everything(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        columns = [p.columns() for p in self._parts()]
+        group, start, end, tag = (np.concatenate(c) for c in zip(*columns, strict=True))
+        return group, start, end, tag
 
     def drop_before(self, t: int) -> None:
         """Forget the rows that began before t (past their retention)."""
-        self.merge()
-        keep = self.start >= t
-        if keep.all():
-            return
-        groups = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
-        self.bulk(
-            groups[keep], self.start[keep], self.end[keep], self.tag[keep], len(self.offsets) - 1
-        )
-
-    def merge(self) -> None:
-        if not self._recent:
-            return
-        groups = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
-        g, s, e, t = (np.array(c, np.int64) for c in zip(*self._recent, strict=True))
-        self.bulk(
-            np.concatenate((groups, g)),
-            np.concatenate((self.start.astype(np.int64), s)),
-            np.concatenate((self.end.astype(np.int64), e)),
-            np.concatenate((self.tag.astype(np.int64), t)),
-            max(len(self.offsets) - 1, int(g.max()) + 1),
-        )
+        group, start, end, tag = self._everything()
+        keep = start >= t
+        if not keep.all() or len(self._since) or self._recent:
+            groups = max(len(p.offsets) - 1 for p in self._parts())
+            self.bulk(group[keep], start[keep], end[keep], tag[keep], groups)
 
     def in_ranges(
         self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray
-    ) -> list[tuple[Rows, np.ndarray, np.ndarray]]:
+    ) -> list[tuple[Csr, np.ndarray, np.ndarray]]:
         return [(p, *_in_ranges(p.offsets, p.start, group, lo, hi)) for p in self._parts()]
 
     def overlapping(
         self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: int, default_min: int
-    ) -> list[tuple[Rows, np.ndarray, np.ndarray]]:
+    ) -> list[tuple[Csr, np.ndarray, np.ndarray]]:
         return [
             (p, *_overlapping(p.offsets, p.start, p.end, group, lo, hi, margin, default_min))
             for p in self._parts()
@@ -322,7 +374,7 @@ class Found:
     other: np.ndarray
 
     @staticmethod
-    def of(parts: list[tuple[Rows, np.ndarray, np.ndarray]]) -> Found:
+    def of(parts: list[tuple[Csr, np.ndarray, np.ndarray]]) -> Found:
         return Found(
             np.concatenate([q for _, q, _ in parts]),
             np.concatenate([p.start[r] for p, _, r in parts]).astype(np.int64),
@@ -341,13 +393,19 @@ def _columns(queries: list[Query], number: object) -> tuple[np.ndarray, ...]:
 class TracingIndexShard:
     """Shard `shard` of `shards`: the venues and the persons `shard_of` gives it."""
 
-    def __init__(self, shard: int, shards: int) -> None:
+    def __init__(
+        self,
+        shard: int,
+        shards: int,
+        recent_rows: int = RECENT_ROWS,
+        merge_rows: int = MERGE_MIN_ROWS,
+    ) -> None:
         self.shard, self.shards = shard, shards
         self._venues = Numbering()  # venues this shard owns
-        self._by_venue = Rows(np.int64)  # tag: person key
+        self._by_venue = Rows(np.int64, recent_rows, merge_rows)  # tag: person key
         self._person_number: dict[int, int] = {}  # key of a person this shard owns
         self._person_names: list[str] = []
-        self._by_person = Rows(np.int32)  # tag: a number in self._visited
+        self._by_person = Rows(np.int32, recent_rows, merge_rows)  # tag: a number in self._visited
         self._visited = Numbering()  # venues this shard's persons checked in at
         self._cut = 0  # check-ins before this are past their retention
 

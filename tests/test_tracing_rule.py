@@ -94,13 +94,15 @@ def columnar(
     shards: int,
     loaded: int,
     merged: bool,
+    recent_rows: int = 4096,
 ) -> ShardedTracingIndex:
     """The sharded columnar index over the same stays: the first `loaded` read in as a
     rebuild does, the others applied as the stream of changes brings them (check-in,
-    then check-out), left apart or merged in."""
+    then check-out), folded into sorted parts every `recent_rows` (into the bulk every
+    3 × that), and all merged in at the end or not."""
     parts = []
     for i in range(shards):
-        shard = TracingIndexShard(i, shards)
+        shard = TracingIndexShard(i, shards, recent_rows=recent_rows, merge_rows=3 * recent_rows)
         at_venues, of_persons = SideBuilder(), SideBuilder()
         for x in stays[:loaded]:
             end = NO_END if x.end is None else x.end
@@ -129,7 +131,7 @@ def run(
 ) -> TraceResult:
     """The trace from plain look-ups, checked equal to the columnar index's."""
     result = asyncio.run(trace(MemoryIndex(stays, passages or []), "case", window, s, quarantine))
-    index = columnar(stays, passages or [], 3, len(stays) // 2, merged=False)
+    index = columnar(stays, passages or [], 3, len(stays) // 2, merged=False, recent_rows=2)
     assert _exposures(asyncio.run(trace(index, "case", window, s, quarantine))) == _exposures(
         result
     )
@@ -347,6 +349,7 @@ stays_strategy = st.lists(
     shards=st.integers(1, 4),
     loaded=st.integers(0, 40),
     merged=st.booleans(),
+    recent_rows=st.sampled_from([1, 2, 5, 4096]),
 )
 def test_tracing_matches_the_brute_force_reading_of_the_rule(
     stays: list[Stay],
@@ -358,6 +361,7 @@ def test_tracing_matches_the_brute_force_reading_of_the_rule(
     shards: int,
     loaded: int,
     merged: bool,
+    recent_rows: int,
 ) -> None:
     """Both back ends: the store's look-ups (here lists) read by `overlap_contacts`,
     and the sharded columnar index that finds the overlaps itself."""
@@ -368,7 +372,7 @@ def test_tracing_matches_the_brute_force_reading_of_the_rule(
     got = run(stays, window, q, s=s)
     assert {p: c.first_exposure for p, c in got.f1.items()} == expected_f1
     assert set(got.f2) == expected_f2
-    index = columnar(stays, [], shards, loaded, merged)
+    index = columnar(stays, [], shards, loaded, merged, recent_rows)
     from_index = asyncio.run(trace(index, "case", window, s, q))
     assert {p: c.first_exposure for p, c in from_index.f1.items()} == expected_f1
     assert set(from_index.f2) == expected_f2
