@@ -22,11 +22,12 @@ import redis
 import redis.asyncio as aioredis
 
 from dichte.domain.settings import Settings
-from dichte.domain.tracing import Contact, OutbreakSettings, Query, TraceResult, trace
+from dichte.domain.tracing import Query, TraceResult, trace
 from dichte.services.tracing import (
     INDEX_WAIT_S,
     IndexUnavailable,
     ShardedTracingIndex,
+    TraceRequest,
     TracingShardCalls,
     WireTrace,
     from_wire,
@@ -167,20 +168,16 @@ class TracingShardBody:
             self._others = ShardedTracingIndex(shards, self._store)
         return self._others
 
-    async def trace(
-        self,
-        case_person: str,
-        window: tuple[int, int],
-        s: OutbreakSettings,
-        depth: int,
-        known: dict[str, Contact],
-        as_of: int | None = None,
-    ) -> WireTrace:
+    async def trace(self, r: TraceRequest) -> WireTrace:
         async def quarantines(person_ids: list[str]) -> dict[str, int]:
             return await quarantine_starts(self._store, person_ids)
 
         index = await self._everyone().as_of_now()
-        return to_wire(await trace(index, case_person, window, s, quarantines, depth, known, as_of))
+        return to_wire(
+            await trace(
+                index, r.case_person, r.window, r.outbreak, quarantines, r.depth, r.known, r.as_of
+            )
+        )
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -245,20 +242,10 @@ class ShardedTracer:
     def __init__(self, shards: list[Any]) -> None:
         self._shards = shards
 
-    async def trace(
-        self,
-        case_person: str,
-        window: tuple[int, int],
-        s: OutbreakSettings,
-        depth: int,
-        known: dict[str, Contact],
-        as_of: int | None = None,
-    ) -> TraceResult:
-        home = self._shards[shard_of(case_person, len(self._shards))]
+    async def trace(self, request: TraceRequest) -> TraceResult:
+        home = self._shards[shard_of(request.case_person, len(self._shards))]
         try:
-            wire: WireTrace = await asyncio.wait_for(
-                home.trace.remote(case_person, window, s, depth, known, as_of), INDEX_WAIT_S
-            )
+            wire: WireTrace = await asyncio.wait_for(home.trace.remote(request), INDEX_WAIT_S)
         except Exception as e:  # restarting for too long, or gone for good
             raise IndexUnavailable(str(e) or type(e).__name__) from e
         return from_wire(wire)

@@ -50,6 +50,7 @@ from dichte.domain.tracing import (  # noqa: E402
     trace,
 )
 from dichte.services.cases import WAVE_CONCURRENCY  # noqa: E402
+from dichte.services.tracing import TraceRequest  # noqa: E402
 from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
 from dichte.store import stays  # noqa: E402
 from dichte.store.epi import EpiStore  # noqa: E402
@@ -164,7 +165,7 @@ async def traced(back_end: object, person: str, window: tuple[int, int]) -> Trac
     stays from then on are not F2 sources (the F1 are in quarantine by then)."""
     s, as_of = OutbreakSettings(), window[1] + DAY
     if isinstance(back_end, ShardedTracer):  # in the case's shard, as the API does
-        return await back_end.trace(person, window, s, 2, {}, as_of)
+        return await back_end.trace(TraceRequest(person, window, s, as_of=as_of))
     return await trace(back_end, person, window, s, {}, 2, None, as_of)  # type: ignore[arg-type]
 
 
@@ -250,19 +251,25 @@ async def run_index(
     return result, sizes, found
 
 
-async def main() -> None:
+def population_args(doc: str | None, checkins: int) -> argparse.ArgumentParser:
+    """The synthetic province's options, shared by the tracing benchmarks."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--venues", type=int, default=5_000)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--checkins", type=int, default=5_000_000)
+    parser.add_argument("--checkins", type=int, default=checkins)
+    parser.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+async def main() -> None:
+    parser = population_args(__doc__, 5_000_000)
     parser.add_argument("--cases", type=int, default=200, help="timed one after another")
     parser.add_argument("--peer-cases", type=int, default=100, help="of those, also on peers")
     parser.add_argument("--wave", type=int, default=1000, help="cases confirmed at once")
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)

@@ -41,7 +41,6 @@ and within 2x of it at 20 M.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
@@ -61,6 +60,7 @@ from tracing import (  # noqa: E402
     SqliteIndex,
     pick_cases,
     pid,
+    population_args,
     summary,
     synthesize,
     time_cases,
@@ -164,15 +164,8 @@ class DuckdbIndex:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--persons", type=int, default=200_000)
-    parser.add_argument("--venues", type=int, default=5_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--checkins", type=int, default=2_000_000)
+    parser = population_args(__doc__, 2_000_000)
     parser.add_argument("--cases", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     t = time.perf_counter()

@@ -60,7 +60,7 @@ from dichte.domain.tracing import (
 )
 from dichte.services.declarations import DeclarationService
 from dichte.services.people import PersonView, people, person_of_document
-from dichte.services.tracing import IndexUnavailable, Tracer, quarantine_starts
+from dichte.services.tracing import IndexUnavailable, Tracer, TraceRequest, quarantine_starts
 from dichte.store.epi import EpiStore
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class CaseService:
         if self._tracer is not None:
             try:
                 result = await self._tracer.trace(
-                    case.person_id, window, self.outbreak, depth=depth, known=known
+                    TraceRequest(case.person_id, window, self.outbreak, depth, known)
                 )
                 self._on_trace("index")
                 return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -71,19 +72,24 @@ class Record(StayIndex, RecordPosition, Protocol):
     pass
 
 
+@dataclass(frozen=True)
+class TraceRequest:
+    """`domain.tracing.trace`'s arguments for one case, as they travel to its shard
+    (quarantine orders are looked up where it runs)."""
+
+    case_person: str
+    window: tuple[int, int]
+    outbreak: OutbreakSettings
+    depth: int = 2
+    known: dict[str, Contact] = field(default_factory=dict)
+    as_of: int | None = None
+
+
 class Tracer(Protocol):
     """Traces a case where its check-ins are held (CaseService uses one when the
     tracing shards run); IndexUnavailable when they do not answer."""
 
-    async def trace(
-        self,
-        case_person: str,
-        window: tuple[int, int],
-        s: OutbreakSettings,
-        depth: int,
-        known: dict[str, Contact],
-        as_of: int | None = None,
-    ) -> TraceResult: ...
+    async def trace(self, request: TraceRequest) -> TraceResult: ...
 
 
 # A trace as it travels between processes: per level ("f1", "f2"), each person's

@@ -16,6 +16,7 @@ import ray
 from dichte.actors.tracing import ShardedTracer, tracing_shards
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import DAY, HOUR, MINUTE, OutbreakSettings, Stay, TraceResult, trace
+from dichte.services.tracing import TraceRequest
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.epi import EpiStore
 from dichte.store.retention import Pruner
@@ -57,7 +58,7 @@ async def same_traces(
     out = []
     for person in persons:
         expected = await trace(store, person, WINDOW, S, {})
-        got = await tracer.trace(person, WINDOW, S, 2, {})
+        got = await tracer.trace(TraceRequest(person, WINDOW, S))
         assert exposures(got) == exposures(expected), person
         out.append(exposures(got))
     return out
@@ -127,12 +128,13 @@ def test_a_shard_killed_mid_trace_is_restarted_and_the_answer_is_unchanged(
             await asyncio.sleep(0.005)
             ray.kill(sibling, no_restart=False)
 
-        during, _ = await asyncio.gather(tracer.trace(persons[0], WINDOW, S, 2, {}), kill_soon())
+        request = TraceRequest(persons[0], WINDOW, S)
+        during, _ = await asyncio.gather(tracer.trace(request), kill_soon())
         assert exposures(during) == before[0]
         assert (await sibling.stats.remote())["started"] > started_before
         # ... and the case's own shard dies as the trace is sent to it.
         ray.kill(handles[home], no_restart=False)
-        assert exposures(await tracer.trace(persons[0], WINDOW, S, 2, {})) == before[0]
+        assert exposures(await tracer.trace(request)) == before[0]
         # The restarted shard read the record again and answers as before.
         after = await same_traces(tracer, store, persons)
         assert after == before
