@@ -1,11 +1,15 @@
-"""F1+F2 tracing latency over a synthetic province, Redis (the production layout:
-sorted sets per venue and per person) against SQLite holding the same check-ins with
-indexes on (venue, start) and (person, start). Both answer the same `trace()` from
-domain.tracing, so only the storage differs, and both must find the same contacts.
+"""F1+F2 tracing over a synthetic province: the tracing index (production `TracingShard`
+actors rebuilt from the check-ins written into Redis in the store's layout; each case
+traced in its person's shard, as the API does) against Redis read directly (the
+record, the fallback), SQLite with indexes on (venue, start) and (person, start), and
+DuckDB (bench/tracing_duckdb.py). All answer the same `trace()` from domain.tracing
+and must find the same contacts for every case. Per back end: p50/p99 per case, and
+for the index cases/s for a wave confirmed at once (WAVE_CONCURRENCY in flight, as
+`POST /cases/trace`), its rebuild time and memory per check-in.
 
-    .venv/bin/python bench/tracing.py                    # quick: 200 k persons, 2 M check-ins
-    .venv/bin/python bench/tracing.py --persons 800000 --venues 20000 --checkins 20000000
-        # 40 % of a 2 M-person province at the same density per venue and per person
+    .venv/bin/python bench/tracing.py        # quick: 200 k persons, 5 k venues, 5 M check-ins
+    .venv/bin/python bench/tracing.py --persons 2000000 --venues 50000 --checkins 50000000 \
+        --cases 500 --peer-cases 200       # a 2 M-person province, 30 days
 
 Writes bench/results/tracing.{json,md}.
 """
@@ -21,6 +25,7 @@ import os
 import platform
 import sqlite3
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -59,7 +64,7 @@ from dichte.store.keys import Keys  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 Case = tuple[str, tuple[int, int]]
 T0 = 1_790_000_000 - 1_790_000_000 % DAY  # a midnight (UTC), day 0 of the synthetic month
-CHUNK = 20_000
+CHUNK = 50_000
 
 
 def synthesize(
@@ -88,28 +93,55 @@ def pid(i: int) -> str:
 
 
 def vid(i: int) -> str:
-    return f"v{i:031x}"
+    return f"f{i:031x}"  # 32 hex digits like a production venue id, none a person's
 
 
 def load_redis(url: str, data: dict[str, np.ndarray], keys: Keys) -> None:
     """The check-ins in the store's Redis layout (store.stays), as its scripts write them."""
     client = redis.Redis.from_url(url, socket_timeout=600)
+    persons = range(int(data["person"].max()) + 1)
+    venues = range(int(data["venue"].max()) + 1)
+    person_ids, venue_ids = (
+        [stays.pack_id(pid(i)) for i in persons],
+        [stays.pack_id(vid(i)) for i in venues],
+    )
+    person_keys = [keys.stays_of_person(pid(i)) for i in persons]
+    venue_prefixes = [keys.stays_at_venue(vid(i), 0)[:-1] for i in venues]
+    time_of = struct.Struct(">I").pack
+    connection = client.connection_pool.get_connection()
     n = len(data["person"])
     for lo in range(0, n, CHUNK):
-        pipe = client.pipeline(transaction=False)
-        p, v, s, e = (data[k][lo : lo + CHUNK] for k in ("person", "venue", "start", "end"))
-        by_venue: dict[str, dict[bytes, int]] = {}
-        by_person: dict[str, dict[bytes, int]] = {}
-        for pi, vi, si, ei in zip(p.tolist(), v.tolist(), s.tolist(), e.tolist(), strict=True):
-            ps, vs, end = pid(pi), vid(vi), None if ei < 0 else ei
-            by_venue.setdefault(keys.stays_at_venue(vs, stays.day_of(si)), {})[
-                stays.member(ps, si, end)
-            ] = si
-            by_person.setdefault(keys.stays_of_person(ps), {})[stays.member(vs, si, end)] = si
-        for key, members in (*by_venue.items(), *by_person.items()):
-            pipe.zadd(key, members)  # type: ignore[arg-type]
-        pipe.execute()
+        p, v, s, e = (
+            data[k][lo : lo + CHUNK].tolist() for k in ("person", "venue", "start", "end")
+        )
+        by_key: dict[str, list[bytes]] = {}
+        for pi, vi, si, ei in zip(p, v, s, e, strict=True):
+            times = time_of(si) if ei < 0 else time_of(si) + time_of(ei)
+            score = b"$10\r\n%d\r\n" % si  # unix seconds: 10 digits
+            by_key.setdefault(f"{venue_prefixes[vi]}{si // DAY}", []).append(
+                score + _bulk(person_ids[pi] + times)
+            )
+            by_key.setdefault(person_keys[pi], []).append(score + _bulk(venue_ids[vi] + times))
+        # The protocol written directly: redis-py's packing, argument by argument, is
+        # what limits a load of tens of millions.
+        connection.send_packed_command(
+            [
+                b"".join(
+                    b"*%d\r\n$4\r\nZADD\r\n" % (2 + 2 * len(members))
+                    + _bulk(key.encode())
+                    + b"".join(members)
+                    for key, members in by_key.items()
+                )
+            ]
+        )
+        for _ in by_key:
+            connection.read_response()
+    client.connection_pool.release(connection)
     client.close()
+
+
+def _bulk(x: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(x), x)
 
 
 class SqliteIndex:

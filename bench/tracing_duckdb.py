@@ -72,7 +72,7 @@ from dichte.domain.tracing import Passage, Query, Stay  # noqa: E402
 # pid()/vid() of bench/tracing.py written in SQL, so the 2 M-20 M id strings are built
 # inside DuckDB rather than in a Python loop (checked against pid()/vid() in main()).
 PID_SQL = "lower(lpad(hex({}), 32, '0'))"
-VID_SQL = "('v' || lower(lpad(hex({}), 31, '0')))"
+VID_SQL = "('f' || lower(lpad(hex({}), 31, '0')))"
 # Small row groups: a look-up reads whole row groups, so the zone maps skip more (2,048
 # is faster at 2 M check-ins, 8,192 at 20 M; see above).
 ROW_GROUP_SIZE = 8192
