@@ -100,9 +100,14 @@ def test_retention_runs_inside_the_system_and_survives_a_crash(
     try:
         first = wait_for_round(keeper)
         assert first["removed"]["checkins"] == 1
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
-        members = client.zrange(f"{key_prefix}:ci:venue:cafe", 0, -1)
-        assert [m.split("|")[0] for m in members] == ["new"]
+
+        async def left_at_cafe() -> list[str]:
+            store = EpiStore(redis_url, key_prefix=key_prefix)
+            (stays,) = await store.stays_at_venues([("cafe", now - 50 * 86_400, now)])
+            await store.close()
+            return [x.person for x in stays]
+
+        assert asyncio.run(left_at_cafe()) == ["new"]
         # A crash: restarted by Ray, it runs a round again on its own.
         asyncio.run(check_in("older", now - 40 * 86_400))
         ray.kill(keeper, no_restart=False)
