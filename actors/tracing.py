@@ -36,13 +36,7 @@ from dichte.services.tracing import (
 )
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
-from dichte.store.tracing_index import (
-    Found,
-    TracingIndexShard,
-    load_from_redis,
-    shard_of,
-    stream_position,
-)
+from dichte.store.tracing_shards import Found, shard_of
 
 # Named by key space and shard count: two deployments on one cluster, or a new shard
 # count, get their own shards.
@@ -84,6 +78,10 @@ class TracingShardBody:
         self._settings, self._shard, self._shards = settings, shard, shards
         self._url, self._keys = s.redis_url, Keys(s.redis_key_prefix)
         self._store = EpiStore.of(s)
+        # Imported here: the compiled scans (numba) load in the shard's process only, not
+        # in the API replicas that import this module for `ShardedTracer`.
+        from dichte.store.tracing_index import TracingIndexShard
+
         self._index = TracingIndexShard(shard, shards)
         self._position = "0-0"
         before = resident_bytes()
@@ -100,6 +98,8 @@ class TracingShardBody:
         client = redis.Redis.from_url(self._url)
         # Read the position first: a change made during the rebuild is then applied
         # again by the follower, which the index ignores (it is already there).
+        from dichte.store.tracing_index import load_from_redis, stream_position
+
         self._position = stream_position(client, self._keys)
         rebuilt = load_from_redis(self._index, client, self._keys)
         client.close()
@@ -189,7 +189,9 @@ class TracingShardBody:
 
 
 # Needs no CPU share of its own: a step is a few milliseconds of compiled scan.
-TracingShard = ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)(TracingShardBody)
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
+class TracingShard(TracingShardBody):
+    """The shard as the cluster runs it."""
 
 
 class ShardActorCalls:
@@ -225,7 +227,7 @@ def tracing_shards(settings: dict[str, Any], shards: int) -> list[Any]:
     """The shard actors (started, or found when already running), spread over nodes."""
     prefix = Settings(**settings).redis_key_prefix
     return [
-        TracingShard.options(
+        TracingShard.options(  # type: ignore[attr-defined]
             name=shard_name(prefix, i, shards),
             namespace=NAMESPACE,
             get_if_exists=True,

@@ -33,7 +33,7 @@ from dichte.domain.tracing import (
     TraceResult,
 )
 from dichte.store.epi import EpiStore
-from dichte.store.tracing_index import NO_END, Found, shard_of
+from dichte.store.tracing_shards import NO_END, Found, shard_of
 
 # A shard restarting rebuilds from the record before it answers; past this, trace from
 # the record instead (a large shard takes longer to rebuild than a request can wait).

@@ -16,7 +16,6 @@ rule's own `effective_end` and `intervals_overlap` from domain.tracing.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -30,8 +29,8 @@ from dichte.domain import tracing
 from dichte.domain.tracing import MAX_STAY_S, Query
 from dichte.store import stays
 from dichte.store.keys import Keys
+from dichte.store.tracing_shards import NO_END, Found, key_of, shard_of
 
-NO_END = 0
 # Rows checked in since the bulk was sorted are kept apart until there are this many,
 # or a fiftieth of the shard: folding them in re-sorts the shard.
 MERGE_MIN_ROWS = 100_000
@@ -41,16 +40,6 @@ SCAN_BATCH = 1_000
 
 _effective_end = numba.njit(cache=True)(tracing.effective_end)
 _intervals_overlap = numba.njit(cache=True)(tracing.intervals_overlap)
-
-
-def key_of(name: str) -> int:
-    """A person's or venue's 64-bit key: the same in every process (unlike hash())."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
-
-
-def shard_of(name: str, shards: int) -> int:
-    return key_of(name) % shards
 
 
 @numba.njit(cache=True, nogil=True)
@@ -360,26 +349,6 @@ class SideBuilder:
             col(self.end),
             self.others.names,
             col(self.other),
-        )
-
-
-@dataclass(frozen=True)
-class Found:
-    """Rows a shard found for a batch of queries: which query, and the row's columns
-    (`other`: a person key on the venue side)."""
-
-    query: np.ndarray
-    start: np.ndarray
-    end: np.ndarray  # NO_END: no check-out
-    other: np.ndarray
-
-    @staticmethod
-    def of(parts: list[tuple[Csr, np.ndarray, np.ndarray]]) -> Found:
-        return Found(
-            np.concatenate([q for _, q, _ in parts]),
-            np.concatenate([p.start[r] for p, _, r in parts]).astype(np.int64),
-            np.concatenate([p.end[r] for p, _, r in parts]).astype(np.int64),
-            np.concatenate([p.tag[r] for p, _, r in parts]).astype(np.int64),
         )
 
 

@@ -20,7 +20,7 @@ from dichte.services.tracing import TraceRequest
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.epi import EpiStore
 from dichte.store.retention import Pruner
-from dichte.store.tracing_index import shard_of
+from dichte.store.tracing_shards import shard_of
 
 T0 = 1_790_000_000 - 1_790_000_000 % DAY
 S = OutbreakSettings()

@@ -24,7 +24,8 @@ from dichte.domain.tracing import (
     trace,
 )
 from dichte.services.tracing import ShardedTracingIndex
-from dichte.store.tracing_index import NO_END, Found, SideBuilder, TracingIndexShard
+from dichte.store.tracing_index import SideBuilder, TracingIndexShard
+from dichte.store.tracing_shards import NO_END, Found
 
 S = OutbreakSettings()  # margin 15 min, default stay 60 min, window 2 days before onset
 T0 = 1_790_000_000  # an arbitrary Tuesday morning, unix seconds
