@@ -140,10 +140,6 @@ class TracingShardBody:
         await self._current(after)
         return self._index.meetings(queries, margin_s, default_stay_min)
 
-    async def stays_at_venues(self, queries: list[Query], after: str) -> Found:
-        await self._current(after)
-        return self._index.stays_at_venues(queries)
-
     async def stays_of_persons(
         self, queries: list[Query], after: str
     ) -> list[list[tuple[str, int, int | None]]]:
@@ -204,10 +200,6 @@ class ShardActorCalls:
         self, queries: list[Query], margin_s: int, default_stay_min: int, after: str
     ) -> Found:
         found: Found = await self.handle.meetings.remote(queries, margin_s, default_stay_min, after)
-        return found
-
-    async def stays_at_venues(self, queries: list[Query], after: str) -> Found:
-        found: Found = await self.handle.stays_at_venues.remote(queries, after)
         return found
 
     async def stays_of_persons(

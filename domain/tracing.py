@@ -239,25 +239,31 @@ class Meeting(NamedTuple):
     start: int
 
 
-class StayIndex(Protocol):
-    """Where check-ins and passages are looked up by time (Redis sorted sets in
-    production, SQLite or lists elsewhere). Queries come in batches so a networked
-    store answers a whole tracing step in one round trip."""
+class Lookups(Protocol):
+    """A person's stays and passages, and a checkpoint's passages, by time. Queries
+    come in batches so a networked store answers a whole tracing step in one round
+    trip."""
 
     async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]: ...
-
-    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]: ...
 
     async def passages_of_persons(self, queries: list[Query]) -> list[list[Passage]]: ...
 
     async def passages_at_checkpoints(self, queries: list[Query]) -> list[list[Passage]]: ...
 
 
+class StayIndex(Lookups, Protocol):
+    """Where check-ins and passages are looked up by time (Redis sorted sets in
+    production, SQLite or lists elsewhere): a venue's stays are handed back to
+    `overlap_contacts`."""
+
+    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]: ...
+
+
 @runtime_checkable
-class MeetingIndex(StayIndex, Protocol):
-    """A stay index that finds the overlapping stays itself (the columnar tracing
-    index: the same `effective_end` and `intervals_overlap`, compiled into its scan),
-    instead of handing every stay near the sources back to `overlap_contacts`."""
+class MeetingIndex(Lookups, Protocol):
+    """An index that finds the overlapping stays itself (the columnar tracing index:
+    the same `effective_end` and `intervals_overlap`, compiled into its scan), instead
+    of handing every stay near the sources back to `overlap_contacts`."""
 
     async def meetings(self, sources: list[Stay], s: OutbreakSettings) -> list[Meeting]: ...
 
@@ -296,7 +302,7 @@ async def _around(index: StayIndex, stays: list[Stay], s: OutbreakSettings) -> l
 
 
 async def _met_at_venues(
-    index: StayIndex, sources: list[Stay], exclude: set[str], s: OutbreakSettings
+    index: StayIndex | MeetingIndex, sources: list[Stay], exclude: set[str], s: OutbreakSettings
 ) -> dict[str, Contact]:
     """The people, other than `exclude`, whose stays overlap the sources."""
     if not isinstance(index, MeetingIndex):
@@ -312,7 +318,7 @@ QuarantineLookup = Callable[[list[str]], Awaitable[dict[str, int]]]
 
 
 async def trace(
-    index: StayIndex,
+    index: StayIndex | MeetingIndex,
     case_person: str,
     window: tuple[int, int],
     s: OutbreakSettings,

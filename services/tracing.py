@@ -13,7 +13,7 @@ the step began, so a trace sees every check-in acknowledged before it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -24,16 +24,16 @@ from dichte.domain.tracing import (
     MINUTE,
     Contact,
     Exposure,
+    Lookups,
     Meeting,
     OutbreakSettings,
     Passage,
     Query,
     Stay,
-    StayIndex,
     TraceResult,
 )
 from dichte.store.epi import EpiStore
-from dichte.store.tracing_shards import NO_END, Found, shard_of
+from dichte.store.tracing_shards import Found, shard_of
 
 # A shard restarting rebuilds from the record before it answers; past this, trace from
 # the record instead (a large shard takes longer to rebuild than a request can wait).
@@ -55,8 +55,6 @@ class TracingShardCalls(Protocol):
         self, queries: list[Query], margin_s: int, default_stay_min: int, after: str
     ) -> Found: ...
 
-    async def stays_at_venues(self, queries: list[Query], after: str) -> Found: ...
-
     async def stays_of_persons(
         self, queries: list[Query], after: str
     ) -> list[list[tuple[str, int, int | None]]]: ...
@@ -68,7 +66,7 @@ class RecordPosition(Protocol):
     async def tracing_position(self) -> str: ...
 
 
-class Record(StayIndex, RecordPosition, Protocol):
+class Record(Lookups, RecordPosition, Protocol):
     pass
 
 
@@ -167,30 +165,24 @@ class ShardedTracingIndex:
             out.update(zip(ks, names, strict=True))
         return out
 
-    async def _at_venues(
-        self,
-        queries: list[Query],
-        ask: Callable[[TracingShardCalls, list[Query], str], Awaitable[Found]],
-    ) -> list[Found]:
-        """Each owning shard's answer, its `query` column mapped back to `queries`."""
-        after = await self._position()
-        groups = _by_shard([q[0] for q in queries], len(self._shards))
-        parts = await self._fan(
-            {i: ask(self._shards[i], [queries[j] for j in idx], after) for i, idx in groups.items()}
-        )
-        return [
-            Found(np.asarray(idx, np.int64)[f.query], f.start, f.end, f.other)
-            for idx, f in zip(groups.values(), parts, strict=True)
-        ]
-
     async def meetings(self, sources: list[Stay], s: OutbreakSettings) -> list[Meeting]:
         if not sources:
             return []
         queries = [(st.venue, *st.widened(s)) for st in sources]
         margin, default = s.overlap_margin_min * MINUTE, s.default_stay_min
-        found = await self._at_venues(
-            queries, lambda shard, part, after: shard.meetings(part, margin, default, after)
+        after = await self._position()
+        groups = _by_shard([q[0] for q in queries], len(self._shards))
+        parts = await self._fan(
+            {
+                i: self._shards[i].meetings([queries[j] for j in idx], margin, default, after)
+                for i, idx in groups.items()
+            }
         )
+        # Each shard's `query` column mapped back to the sources.
+        found = [
+            Found(np.asarray(idx, np.int64)[f.query], f.start, f.end, f.other)
+            for idx, f in zip(groups.values(), parts, strict=True)
+        ]
         names = await self._names(np.concatenate([f.other for f in found]))
         return [
             Meeting(q, person, start)
@@ -201,26 +193,6 @@ class ShardedTracingIndex:
             # None: the person's shard has not yet applied a check-in made this instant
             if (person := names[key]) is not None
         ]
-
-    async def stays_at_venues(self, queries: list[Query]) -> list[list[Stay]]:
-        out: list[list[Stay]] = [[] for _ in queries]
-        if not queries:
-            return out
-        found = await self._at_venues(
-            queries, lambda shard, part, after: shard.stays_at_venues(part, after)
-        )
-        names = await self._names(np.concatenate([f.other for f in found]))
-        for f in found:
-            for q, key, start, end in zip(
-                f.query.tolist(), f.other.tolist(), f.start.tolist(), f.end.tolist(), strict=True
-            ):
-                if (person := names[key]) is not None:
-                    out[q].append(
-                        Stay(person, queries[q][0], start, None if end == NO_END else end)
-                    )
-        for stays in out:
-            stays.sort(key=lambda st: st.start)
-        return out
 
     async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]:
         out: list[list[Stay]] = [[] for _ in queries]

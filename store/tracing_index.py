@@ -460,10 +460,6 @@ class TracingIndexShard:
         group, lo, hi = _columns(queries, self._venues.get)
         return Found.of(self._by_venue.overlapping(group, lo, hi, margin_s, default_stay_min))
 
-    def stays_at_venues(self, queries: list[Query]) -> Found:
-        group, lo, hi = _columns(queries, self._venues.get)
-        return Found.of(self._by_venue.in_ranges(group, lo, hi))
-
     def stays_of_persons(self, queries: list[Query]) -> list[list[tuple[str, int, int | None]]]:
         """Per query (person, from, until): (venue, start, end) of each check-in."""
         group, lo, hi = _columns(queries, lambda p: self._person_number.get(key_of(p), -1))

@@ -70,9 +70,6 @@ class LocalShard:
     ) -> Found:
         return self.shard.meetings(queries, margin_s, default_stay_min)
 
-    async def stays_at_venues(self, queries: list[Query], after: str) -> Found:
-        return self.shard.stays_at_venues(queries)
-
     async def stays_of_persons(
         self, queries: list[Query], after: str
     ) -> list[list[tuple[str, int, int | None]]]:
