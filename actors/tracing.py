@@ -18,8 +18,6 @@ import time
 from typing import Any
 
 import ray
-import redis
-import redis.asyncio as aioredis
 
 from dichte.domain.settings import Settings
 from dichte.domain.tracing import Query, TraceResult, trace
@@ -34,6 +32,7 @@ from dichte.services.tracing import (
     quarantine_starts,
     to_wire,
 )
+from dichte.store.connection import connect, connect_sync
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
 from dichte.store.tracing_shards import Found, shard_of
@@ -95,7 +94,7 @@ class TracingShardBody:
         self._follower = asyncio.get_event_loop().create_task(self._follow())
 
     def _rebuild(self) -> dict[str, float]:
-        client = redis.Redis.from_url(self._url)
+        client = connect_sync(self._url)
         # Read the position first: a change made during the rebuild is then applied
         # again by the follower, which the index ignores (it is already there).
         from dichte.store.tracing_index import load_from_redis, stream_position
@@ -107,7 +106,7 @@ class TracingShardBody:
         return rebuilt
 
     async def _follow(self) -> None:
-        client = aioredis.Redis.from_url(self._url, decode_responses=True)
+        client = connect(self._url)
         stream = self._keys.tracing_changes()
         while True:
             try:

@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis server to use (redis://, "
-        "rediss://, unix://); unset starts an embedded one",
+        description="Redis server to use (redis://, rediss://, unix://), or a Redis "
+        "Cluster (redis+cluster://, rediss+cluster://, any one node); unset starts "
+        "an embedded one",
     )
     redis_key_prefix: str = Field(
         "dichte",

@@ -9,12 +9,11 @@ in the IOC outbox and counted per day, all together.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
-
 from dichte.domain.checkpoints import CheckpointConfig
 from dichte.domain.reports import screening_counters
 from dichte.domain.screening import Reason, ScreeningEvent
 from dichte.domain.settings import Settings
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 _EVENT = """
@@ -47,7 +46,7 @@ class CheckpointStore:
     def __init__(
         self, redis_url: str, *, key_prefix: str = "dichte", event_ttl_s: int = 21 * 86_400
     ) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis = connect(redis_url)
         self.keys = Keys(key_prefix)
         self._event_ttl_s = event_ttl_s
         self._event = self._redis.register_script(_EVENT)

@@ -15,13 +15,13 @@ The record, the profile and the phone index expire with the declaration retentio
 from __future__ import annotations
 
 import asyncio
-
-import redis.asyncio as aioredis
+from typing import Any
 
 from dichte.domain.errors import DomainError
 from dichte.domain.records import Stored, Write
 from dichte.domain.settings import Settings
 from dichte.store.batching import GroupCommit
+from dichte.store.connection import ScriptsInPipelines, connect
 from dichte.store.keys import Keys
 
 _SUBMIT = """
@@ -54,11 +54,12 @@ class DeclarationStore:
         retention_s: int = 28 * 86_400,
         max_batch: int = 512,
     ) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis = connect(redis_url)
         self._keys = Keys(key_prefix)
         self._window = idempotency_window_s
         self._retention_s = retention_s
-        self._script = self._redis.register_script(_SUBMIT)
+        self._scripts = ScriptsInPipelines(self._redis)
+        self._script = self._scripts.register(_SUBMIT)
         self._writes: GroupCommit[Write, Stored] = GroupCommit(self._write_batch, max_batch)
 
     @classmethod
@@ -91,39 +92,15 @@ class DeclarationStore:
         await self._redis.aclose()
 
     async def _write_batch(self, batch: list[Write]) -> list[Stored | BaseException]:
-        k = self._keys
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for w in batch:
-                await self._script(
-                    keys=[
-                        k.idempotency(w.idempotency_key),
-                        k.declaration(w.declaration_id),
-                        k.declarations_of_document(w.document_hash),
-                        k.declarations_by_day(),
-                        k.outbox(),
-                        k.person(w.document_hash),
-                        k.person_by_phone(w.phone),
-                        k.passages_of_person(w.document_hash),
-                        k.passages_at_checkpoint(w.checkpoint or "-"),
-                    ],
-                    args=[
-                        w.declaration_id,
-                        w.record_json,
-                        self._window,
-                        w.created_at,
-                        w.day,
-                        w.content_hash,
-                        w.document_hash,
-                        w.checkpoint,
-                        w.plate,
-                        self._retention_s,
-                        " ".join(w.units),
-                        *w.person_fields,
-                    ],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+
+            async def fill(pipe: Any) -> None:
+                for w in batch:
+                    await self._write_one(pipe, w)
+
+            # Run again after a node lacked the script, the batch stores nothing twice:
+            # a write the first run stored is answered as a replay (created: false).
+            results = await self._scripts.execute(fill)
             replays = {i: r.split(":", 1) for i, r in enumerate(results) if r}
             earlier: dict[str, str | None] = {}
             if replays:
@@ -135,6 +112,37 @@ class DeclarationStore:
         except Exception as exc:  # Redis down or refused: every caller in the batch hears it
             return [store_unavailable(exc)] * len(batch)
         return [self._answer(w, replays.get(i), earlier) for i, w in enumerate(batch)]
+
+    async def _write_one(self, pipe: Any, w: Write) -> None:
+        k = self._keys
+        await self._script(
+            keys=[
+                k.idempotency(w.idempotency_key),
+                k.declaration(w.declaration_id),
+                k.declarations_of_document(w.document_hash),
+                k.declarations_by_day(),
+                k.outbox(),
+                k.person(w.document_hash),
+                k.person_by_phone(w.phone),
+                k.passages_of_person(w.document_hash),
+                k.passages_at_checkpoint(w.checkpoint or "-"),
+            ],
+            args=[
+                w.declaration_id,
+                w.record_json,
+                self._window,
+                w.created_at,
+                w.day,
+                w.content_hash,
+                w.document_hash,
+                w.checkpoint,
+                w.plate,
+                self._retention_s,
+                " ".join(w.units),
+                *w.person_fields,
+            ],
+            client=pipe,
+        )
 
     @staticmethod
     def _answer(

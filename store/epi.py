@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from dichte.domain.cases import Case, ContactRecord, QuarantineOrder, quarantine_changes
 from dichte.domain.clock import VIETNAM_TZ
 from dichte.domain.events import EventType, RecordEvent
@@ -22,40 +20,63 @@ from dichte.domain.settings import Settings
 from dichte.domain.tracing import MAX_STAY_S, Passage, Query, Stay
 from dichte.domain.venues import Venue
 from dichte.store import stays
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
-# KEYS: the person's set, the venue's set for the day, check-ins by day, the outbox, the
-# commune-day counters, the commune's scanned venues, the tracing changes. ARGV: person,
-# venue, at, Vietnam day, units, changes kept, the person-set member, the venue-set
-# member (store.stays). A second scan in the same minute returns the first one.
-_CHECKIN = """
-local at = tonumber(ARGV[3])
+# A check-in is written slot by slot (store.keys: a Redis Cluster keeps the person's
+# set, the venue's and the record's counters on different primaries), each step safe
+# to repeat, so that a write retried after a failure completes what the first began:
+#   1. the person's set: a second scan at the venue in the same minute finds the first
+#      one; otherwise the stay is added. ARGV: at, the member (store.stays).
+_ADD_TO_PERSON = """
+local at = tonumber(ARGV[1])
 local minute = at - at % 60
-local prefix = string.sub(ARGV[7], 1, #ARGV[7] - 4)
+local prefix = string.sub(ARGV[2], 1, #ARGV[2] - 4)
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], minute, minute + 59)) do
   if (#m == #prefix + 4 or #m == #prefix + 8) and string.sub(m, 1, #prefix) == prefix then
     local first = struct.unpack('>I4', m, #prefix + 1)
-    return {0, first}
+    return first
   end
 end
-redis.call('ZADD', KEYS[1], at, ARGV[7])
-redis.call('ZADD', KEYS[2], at, ARGV[8])
-redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-redis.call('XADD', KEYS[4], '*', 'type', 'checkin.created',
-  'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[5])
-redis.call('HINCRBY', KEYS[5], 'checkins', 1)
-redis.call('ZADD', KEYS[6], 'GT', at, ARGV[2])
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*',
-  'op', 'in', 'p', ARGV[1], 'v', ARGV[2], 's', ARGV[3])
-return {1, at}
+redis.call('ZADD', KEYS[1], at, ARGV[2])
+return at
 """
 
-# Closes the person's latest check-in at the venue that is at most MAX_STAY old: its
-# members in the person's set and in the venue's set for its day get the end appended.
-# KEYS: the person's set, the venue's sets for the day of `at` and the day before, the
-# tracing changes. ARGV: the venue's packed id, at, MAX_STAY, the person's packed id,
-# person, venue, changes kept.
-_CHECKOUT = """
+#   2. the venue's set for the day of the stay's start: added unless there, open or
+#      closed. ARGV: start, the open member.
+_ADD_TO_VENUE = """
+local open = ARGV[2]
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+  if (#m == #open or #m == #open + 4) and string.sub(m, 1, #open) == open then
+    return 0
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[1], open)
+return 1
+"""
+
+#   3. the record's slot, once per stay (a key kept a few minutes says it was done):
+#      the outbox event, the counters, the tracing index's change. KEYS: that key,
+#      check-ins by day, the outbox, the commune-day counters, the commune's scanned
+#      venues, the tracing changes. ARGV: person, venue, start, Vietnam day, units,
+#      changes kept, how long the key is kept.
+_ANNOUNCE_CHECKIN = """
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[7]) then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
+redis.call('XADD', KEYS[3], '*', 'type', 'checkin.created',
+  'subject', ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3], 'units', ARGV[5])
+redis.call('HINCRBY', KEYS[4], 'checkins', 1)
+redis.call('ZADD', KEYS[5], 'GT', ARGV[3], ARGV[2])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*',
+  'op', 'in', 'p', ARGV[1], 'v', ARGV[2], 's', ARGV[3])
+return 1
+"""
+
+# A check-out closes the person's latest check-in at the venue that is at most
+# MAX_STAY old, in the person's set (the end appended to its member): {1, start, end}
+# closed now, {0, start, end} closed before, {-1} none. ARGV: the venue's packed id,
+# at, MAX_STAY. The venue's set and the tracing change follow, in their own slots.
+_CLOSE_AT_PERSON = """
 local at = tonumber(ARGV[2])
 local vp = ARGV[1]
 for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], at, at - ARGV[3])) do
@@ -65,21 +86,16 @@ for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], at, at - ARGV[3])) do
       local closed = struct.unpack('>I4', m, #vp + 5)
       return {0, start, closed}
     end
-    local ends = struct.pack('>I4', at)
     redis.call('ZREM', KEYS[1], m)
-    redis.call('ZADD', KEYS[1], start, m .. ends)
-    local day = KEYS[3]
-    if math.floor(start / 86400) == math.floor(at / 86400) then day = KEYS[2] end
-    local theirs = ARGV[4] .. string.sub(m, #vp + 1)
-    redis.call('ZREM', day, theirs)
-    redis.call('ZADD', day, start, theirs .. ends)
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*',
-      'op', 'out', 'p', ARGV[5], 'v', ARGV[6], 's', start, 'e', at)
+    redis.call('ZADD', KEYS[1], start, m .. struct.pack('>I4', at))
     return {1, start, at}
   end
 end
 return {-1}
 """
+
+# How long a check-in's "announced" key is kept: longer than a client retries a write.
+CHECKIN_RECORDED_S = 600
 
 _CREATE_CASE = """
 local existing = redis.call('GET', KEYS[1])
@@ -162,14 +178,16 @@ class EpiStore:
         person_retention_s: int = 28 * 86_400,
         case_retention_s: int = 365 * 86_400,
     ) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis = connect(redis_url)
         # Check-ins are binary members (store.stays): read and written undecoded.
-        self._bytes = aioredis.Redis.from_url(redis_url)
+        self._bytes = connect(redis_url, decode=False)
         self.keys = Keys(key_prefix)
         self._person_retention_s = person_retention_s
         self._case_retention_s = case_retention_s
-        self._checkin = self._bytes.register_script(_CHECKIN)
-        self._checkout = self._bytes.register_script(_CHECKOUT)
+        self._add_to_person = self._bytes.register_script(_ADD_TO_PERSON)
+        self._add_to_venue = self._bytes.register_script(_ADD_TO_VENUE)
+        self._announce_checkin = self._bytes.register_script(_ANNOUNCE_CHECKIN)
+        self._close_at_person = self._bytes.register_script(_CLOSE_AT_PERSON)
         self._create_case = self._redis.register_script(_CREATE_CASE)
         self._add_contacts = self._redis.register_script(_ADD_CONTACTS)
         self._count_f2 = self._redis.register_script(_COUNT_F2)
@@ -279,13 +297,22 @@ class EpiStore:
     ) -> tuple[bool, int]:
         """(created, start): a second scan in the same minute returns the first one. A
         new check-in is announced in the outbox for `units` and counted for the venue's
-        commune."""
+        commune. Written in three steps, one slot each (see _ADD_TO_PERSON); a call
+        repeated after a failure completes the steps the first did not."""
         k = self.keys
         commune = commune_code if commune_code is not None else "none"
-        created, start = await self._checkin(
+        start = int(
+            await self._add_to_person(
+                keys=[k.stays_of_person(person_id)], args=[at, stays.member(venue_id, at)]
+            )
+        )
+        await self._add_to_venue(
+            keys=[k.stays_at_venue(venue_id, stays.day_of(start))],
+            args=[start, stays.member(person_id, start)],
+        )
+        created = await self._announce_checkin(
             keys=[
-                k.stays_of_person(person_id),
-                k.stays_at_venue(venue_id, stays.day_of(at)),
+                k.checkin_recorded(person_id, venue_id, start),
                 k.checkins_by_day(),
                 k.outbox(),
                 k.commune_day(commune, day),
@@ -295,42 +322,39 @@ class EpiStore:
             args=[
                 person_id,
                 venue_id,
-                at,
+                start,
                 day,
                 " ".join(units),
                 TRACING_CHANGES_KEPT,
-                stays.member(venue_id, at),
-                stays.member(person_id, at),
+                CHECKIN_RECORDED_S,
             ],
         )
-        return bool(int(created)), int(start)
+        return bool(int(created)), start
 
     async def check_out(
         self, venue_id: str, person_id: str, at: int
     ) -> tuple[bool, int, int] | None:
         """(closed now, start, end) of the stay closed, or None when there is no check-in
-        at this venue in the day before `at`."""
-        day = stays.day_of(at)
-        result = await self._checkout(
-            keys=[
-                self.keys.stays_of_person(person_id),
-                self.keys.stays_at_venue(venue_id, day),
-                self.keys.stays_at_venue(venue_id, day - 1),
-                self.keys.tracing_changes(),
-            ],
-            args=[
-                stays.pack_id(venue_id),
-                at,
-                MAX_STAY_S,
-                stays.pack_id(person_id),
-                person_id,
-                venue_id,
-                TRACING_CHANGES_KEPT,
-            ],
+        at this venue in the day before `at`. The person's set first, then the venue's
+        and the tracing change, each safe to repeat (a check-out scanned again, or
+        retried after a failure, writes the same)."""
+        result = await self._close_at_person(
+            keys=[self.keys.stays_of_person(person_id)],
+            args=[stays.pack_id(venue_id), at, MAX_STAY_S],
         )
         if int(result[0]) < 0:
             return None
-        return bool(int(result[0])), int(result[1]), int(result[2])
+        closed_now, start, end = bool(int(result[0])), int(result[1]), int(result[2])
+        venue_day = self.keys.stays_at_venue(venue_id, stays.day_of(start))
+        pipe = self._bytes.pipeline(transaction=True)
+        pipe.zrem(venue_day, stays.member(person_id, start))
+        pipe.zadd(venue_day, {stays.member(person_id, start, end): start})
+        await pipe.execute()
+        changes = {"op": "out", "p": person_id, "v": venue_id, "s": start, "e": end}
+        await self._bytes.xadd(
+            self.keys.tracing_changes(), changes, maxlen=TRACING_CHANGES_KEPT, approximate=True
+        )
+        return closed_now, start, end
 
     async def tracing_position(self) -> str:
         """The id of the latest check-in change ("0-0": none): what the tracing index

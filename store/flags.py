@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from dichte.domain.events import EventType, RecordEvent
 from dichte.domain.flags import Flag, raised_day
 from dichte.domain.reports import FLAG_PREFIX
 from dichte.domain.settings import Settings
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 
@@ -29,7 +29,7 @@ class FlagStore:
     def __init__(
         self, redis_url: str, *, key_prefix: str = "dichte", retention_s: int = 365 * 86_400
     ) -> None:
-        self._redis: Any = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis: Any = connect(redis_url)
         self.keys = Keys(key_prefix)
         self._retention_s = retention_s
 

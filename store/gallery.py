@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar, cast
 
-import redis.asyncio as aioredis
-
 from dichte.domain.templates import (
     IrisTemplate,
     Template,
@@ -18,6 +16,7 @@ from dichte.domain.templates import (
     seal,
     seal_iris,
 )
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 LOAD_BATCH = 1000  # templates read per MGET when a shard loads
@@ -28,7 +27,7 @@ class _SealedTemplates(Generic[T]):
     """Templates under `<prefix>:<kind>:<entry>`; an entry is what a template is bound to."""
 
     def __init__(self, redis_url: str, key_prefix: str, key: bytes) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url)
+        self._redis = connect(redis_url, decode=False)
         self._keys = Keys(key_prefix)
         self._key = key
         self.unreadable = 0  # sealed blobs that did not open (wrong key, tampering)

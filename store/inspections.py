@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from dichte.domain.events import EventType, RecordEvent
 from dichte.domain.inspections import Inspection
 from dichte.domain.settings import Settings
 from dichte.domain.venues import Venue
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 
@@ -19,8 +18,8 @@ class InspectionStore:
     def __init__(
         self, redis_url: str, *, key_prefix: str = "dichte", retention_s: int = 365 * 86_400
     ) -> None:
-        self._redis: Any = aioredis.Redis.from_url(redis_url, decode_responses=True)
-        self._bytes: Any = aioredis.Redis.from_url(redis_url)  # photos
+        self._redis: Any = connect(redis_url)
+        self._bytes: Any = connect(redis_url, decode=False)  # photos
         self.keys = Keys(key_prefix)
         self._retention_s = retention_s
 

@@ -1,5 +1,12 @@
-"""Every Redis key the system writes, in one place. All start with the deployment's
-prefix; time-indexed sorted sets (score = unix seconds) serve the tracing queries."""
+"""Every Redis key the system writes, in one place. Time-indexed sorted sets (score =
+unix seconds) serve the tracing queries.
+
+Hash slots (Redis Cluster): the record's keys carry the deployment's hash tag,
+`{prefix}:...`, so the scripts and transactions that write several of them at once
+find them in one slot; that part of the record lives on one primary. The check-ins,
+the bulk (tens of bytes each, hundreds of millions nationally), are tagged by their
+own person or venue, `prefix:ci:person:{person}` and `prefix:ci:venue:{venue}:day`, so
+they spread over every primary; store.epi writes them slot by slot."""
 
 from __future__ import annotations
 
@@ -7,9 +14,14 @@ from __future__ import annotations
 class Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+        self.tag = "{" + prefix + "}"
 
     def _k(self, *parts: str) -> str:
-        return ":".join((self.prefix, *parts))
+        return ":".join((self.tag, *parts))
+
+    def patterns(self) -> tuple[str, str]:
+        """Every key of the deployment: the record's and the check-ins'."""
+        return f"{self.tag}:*", f"{self.prefix}:ci:*"
 
     # declarations
     def declaration(self, declaration_id: str) -> str:
@@ -79,14 +91,30 @@ class Keys:
         return self._k("venue", "by_commune", str(commune_code))
 
     def stays_at_venue(self, venue_id: str, day: int) -> str:
-        """A venue's check-ins on one UTC day (store.stays.day_of)."""
-        return self._k("ci", "venue", venue_id, str(day))
+        """A venue's check-ins on one UTC day (store.stays.day_of), in the venue's slot."""
+        return f"{self.prefix}:ci:venue:{{{venue_id}}}:{day}"
 
     def stays_at_venue_pattern(self) -> str:
-        return self._k("ci", "venue", "*")
+        return f"{self.prefix}:ci:venue:*"
+
+    def venue_of_stays_key(self, key: str) -> str:
+        """The venue whose day `key` (a stays_at_venue key) holds."""
+        return key[len(self.prefix) + 11 : key.rindex(":") - 1]
 
     def stays_of_person(self, person_id: str) -> str:
-        return self._k("ci", "person", person_id)
+        """The person's check-ins, in the person's slot."""
+        return f"{self.prefix}:ci:person:{{{person_id}}}"
+
+    def stays_of_person_pattern(self) -> str:
+        return f"{self.prefix}:ci:person:*"
+
+    def person_of_stays_key(self, key: str) -> str:
+        return key[len(self.prefix) + 12 : -1]
+
+    def checkin_recorded(self, person_id: str, venue_id: str, start: int) -> str:
+        """Set once a check-in is announced (store.epi: a retried write announces it
+        once); kept a few minutes."""
+        return self._k("ci", "recorded", person_id, venue_id, str(start))
 
     # every check-in, check-out and retention cut, in order: the tracing index
     # (store.tracing_index) follows it

@@ -13,11 +13,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from dichte.domain.events import EventType, RecordEvent, checkin_record, stream_time
 from dichte.domain.settings import Settings
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 Entry = tuple[str, dict[str, str]]  # (stream id, fields)
@@ -63,7 +63,7 @@ class OutboxStore:
     def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
         # Any: redis-py types stream replies as bytes-or-str unions that say nothing here
         # (decode_responses makes every one a str).
-        self._redis: Any = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis: Any = connect(redis_url)
         self.keys = Keys(key_prefix)
         self._count_after = self._redis.register_script(_COUNT_AFTER)
         self._route = self._redis.register_script(_ROUTE)
@@ -189,7 +189,9 @@ class OutboxStore:
             ]
         if len(args) == 1:
             return 0
-        return int(await self._route(args=args))
+        # The outbox as the one key named: it routes the script to the record's slot,
+        # where the feeds and work lists are (store.keys).
+        return int(await self._route(keys=[self.keys.outbox()], args=args))
 
     async def feed(self, unit: str, after: str, count: int) -> list[Entry]:
         reply = await self._redis.xrange(self.keys.feed(unit), min=f"({after}", count=count)

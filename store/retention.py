@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
-
 from dichte.domain.cases import Case, QuarantineOrder
 from dichte.domain.retention import Cutoffs
+from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 BATCH = 1000
@@ -21,7 +20,7 @@ PAUSE_S = 0.005  # between SCAN pages: ~5 s of pause per million keys, hourly
 
 class Pruner:
     def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis = connect(redis_url)
         self.keys = Keys(key_prefix)
 
     async def close(self) -> None:
@@ -45,12 +44,13 @@ class Pruner:
         """Keys matching `pattern`, a SCAN page at a time with a pause between pages: a
         round walks the whole key space, and must not take Redis or a core from the
         requests being served meanwhile."""
-        cursor: int | None = None
-        while cursor != 0:
-            cursor, keys = await self._redis.scan(cursor or 0, match=pattern, count=BATCH)
-            for key in keys:
-                yield str(key)
-            await asyncio.sleep(PAUSE_S)
+        # scan_iter walks every primary of a Redis Cluster, one after another.
+        seen = 0
+        async for key in self._redis.scan_iter(match=pattern, count=BATCH):
+            yield str(key)
+            seen += 1
+            if seen % BATCH == 0:
+                await asyncio.sleep(PAUSE_S)
 
     async def _trim_sorted_sets(self, patterns: tuple[str, ...], before: int) -> int:
         removed = 0
@@ -64,7 +64,7 @@ class Pruner:
         k = self.keys
         # A venue's past days empty out (and Redis drops an empty set).
         removed = await self._trim_sorted_sets(
-            (k.stays_at_venue_pattern(), k.stays_of_person("*")), before
+            (k.stays_at_venue_pattern(), k.stays_of_person_pattern()), before
         )
         # The tracing index drops them too (store.tracing_index follows this stream).
         await self._redis.xadd(k.tracing_changes(), {"op": "cut", "t": before})

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from dichte.domain.settings import Settings
+from dichte.store.connection import ScriptsInPipelines, connect
 from dichte.store.keys import Keys
 
 Counters = dict[str, int]
@@ -38,9 +37,10 @@ def _ints(raw: dict[Any, Any]) -> Counters:
 
 class StatsStore:
     def __init__(self, redis_url: str, *, key_prefix: str = "dichte") -> None:
-        self._redis: Any = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis: Any = connect(redis_url)
         self.keys = Keys(key_prefix)
-        self._read_hashes = self._redis.register_script(_READ_HASHES)
+        self._scripts = ScriptsInPipelines(self._redis)
+        self._read_hashes = self._scripts.register(_READ_HASHES)
 
     @classmethod
     def of(cls, s: Settings) -> StatsStore:
@@ -55,11 +55,13 @@ class StatsStore:
         """Many small hashes, read by a script in groups: one reply per group rather
         than one per hash (the client's per-reply cost was most of a province report),
         and no group holds Redis for long."""
-        pipe = self._redis.pipeline(transaction=False)
-        for i in range(0, len(keys), _GROUP):
-            await self._read_hashes(keys=keys[i : i + _GROUP], client=pipe)
+
+        async def fill(pipe: Any) -> None:
+            for i in range(0, len(keys), _GROUP):
+                await self._read_hashes(keys=keys[i : i + _GROUP], client=pipe)
+
         out: list[Counters] = []
-        for group in await pipe.execute():
+        for group in await self._scripts.execute(fill):
             for flat in group:
                 out.append({str(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)})
         return out

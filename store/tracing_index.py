@@ -495,7 +495,7 @@ class TracingIndexShard:
 
 
 # --- Redis: the record this is built from and follows --------------------------------
-def stream_position(client: redis.Redis, keys: Keys) -> str:
+def stream_position(client: redis.Redis | redis.RedisCluster, keys: Keys) -> str:
     """The id of the latest change already in the record ("0-0": none yet); a shard
     built from the record follows the changes after it."""
     last = client.xrevrange(keys.tracing_changes(), count=1)
@@ -506,7 +506,10 @@ def stream_position(client: redis.Redis, keys: Keys) -> str:
 
 
 def _scan_sets(
-    client: redis.Redis, pattern: str, name_of: Callable[[str], str], wanted: Callable[[str], bool]
+    client: redis.Redis | redis.RedisCluster,
+    pattern: str,
+    name_of: Callable[[str], str],
+    wanted: Callable[[str], bool],
 ) -> Iterator[list[tuple[str, list[bytes]]]]:
     """Batches of (name, members) of the sorted sets matching `pattern` whose name (the
     person or venue `name_of` reads in the key) is `wanted`."""
@@ -530,22 +533,17 @@ def _scan_sets(
         yield read()
 
 
-def load_from_redis(shard: TracingIndexShard, client: redis.Redis, keys: Keys) -> dict[str, float]:
+def load_from_redis(
+    shard: TracingIndexShard, client: redis.Redis | redis.RedisCluster, keys: Keys
+) -> dict[str, float]:
     """Rebuild the shard from the record (`client` undecoded: members are binary): the
     check-ins at its venues and those of its persons. Returns how long it took and how
     many rows."""
     t = time.perf_counter()
     at_venues, of_persons = SideBuilder(), SideBuilder()
-    person_prefix = keys.stays_of_person("")
-    venue_prefix = keys.stays_at_venue_pattern()[:-1]
     sides = (
-        # ci:venue:{venue}:{day}: the venue is what comes before the last colon
-        (
-            keys.stays_at_venue_pattern(),
-            lambda k: k[len(venue_prefix) :].rpartition(":")[0],
-            at_venues,
-        ),
-        (person_prefix + "*", lambda k: k[len(person_prefix) :], of_persons),
+        (keys.stays_at_venue_pattern(), keys.venue_of_stays_key, at_venues),
+        (keys.stays_of_person_pattern(), keys.person_of_stays_key, of_persons),
     )
     for pattern, name_of, builder in sides:
         for batch in _scan_sets(client, pattern, name_of, shard.owns):

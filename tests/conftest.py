@@ -13,8 +13,11 @@ import pytest
 import redis
 
 from dichte.serving.embedded_redis import EmbeddedRedis
+from dichte.store.connection import connect_sync
+from dichte.store.keys import Keys
 from tests.live import LiveServer, chromium, live_server
 from tests.receiver import Receiver, receiver
+from tests.redis_cluster import redis_cluster
 
 # Taken out of the environment so that no Settings() built by a test picks it up by
 # accident; tests that want the external server ask for it through `redis_url`.
@@ -30,13 +33,30 @@ def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A three-primary Redis Cluster (tests.redis_cluster), started once when asked for."""
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as url:
+        yield url
+
+
 REDIS_KINDS = ["embedded", "external"]
 
 
-@pytest.fixture(params=REDIS_KINDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`redis_url` runs a test on each kind of Redis; a module that sets
+    `ON_REDIS_CLUSTER = True` also runs on a Redis Cluster."""
+    if "redis_url" in metafunc.fixturenames:
+        cluster = ["cluster"] if getattr(metafunc.module, "ON_REDIS_CLUSTER", False) else []
+        metafunc.parametrize("redis_url", [*REDIS_KINDS, *cluster], indirect=True)
+
+
+@pytest.fixture
 def redis_url(request: pytest.FixtureRequest, embedded_redis: EmbeddedRedis) -> str:
     if request.param == "embedded":
         return embedded_redis.url
+    if request.param == "cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
     if not EXTERNAL_REDIS_URL:
         pytest.skip("DICHTE_REDIS_URL is not set: no external Redis to test against")
     redis.Redis.from_url(EXTERNAL_REDIS_URL).ping()
@@ -48,10 +68,10 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     """A fresh key space per test, removed afterwards (the external server is shared)."""
     prefix = f"dichte-test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+    client = connect_sync(redis_url)
+    for pattern in Keys(prefix).patterns():
+        for key in list(client.scan_iter(match=pattern, count=1000)):
+            client.delete(key)  # one by one: a cluster's keys are in many slots
     client.close()
 
 

@@ -16,16 +16,19 @@ from typing import TypeVar
 
 import httpx
 import pytest
-import redis
 
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.events import EventType, Minimisation, RecordEvent
 from dichte.domain.records import DeclarationRecord
 from dichte.services.delivery import Delivery, Target, UnitRouting
+from dichte.store.connection import connect_sync
 from dichte.store.declarations import DeclarationStore
 from dichte.store.outbox import OutboxStore
 from tests.factories import distinct_declaration
 from tests.receiver import Receiver, receiver
+
+# The store's scripts and transactions also run on a three-primary Redis Cluster.
+ON_REDIS_CLUSTER = True
 
 UNITS = ("commune-19363", "centre-464", "province-44")
 T = TypeVar("T")
@@ -228,7 +231,7 @@ def test_routing_fills_each_units_feed_once(redis_url: str, key_prefix: str) -> 
             pass
         # Routing the same entries again (a router that died before acknowledging)
         # adds nothing.
-        outbox = redis.Redis.from_url(redis_url, decode_responses=True)
+        outbox = connect_sync(redis_url, decode=True)
         assert await store.route(outbox.xrange(store.keys.outbox())) == 0
         outbox.close()
         province = await store.feed("province-44", "0-0", 1000)

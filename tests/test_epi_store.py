@@ -13,6 +13,9 @@ from dichte.domain.tokens import Role, StaffClaims
 from dichte.services.cases import CaseService
 from dichte.store.epi import EpiStore
 
+# The store's scripts and transactions also run on a three-primary Redis Cluster.
+ON_REDIS_CLUSTER = True
+
 DAY = 86_400
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import ray
-import redis
 
 from dichte.actors.forwarder import NAMESPACE, IOCForwarder
 from dichte.domain.events import EventType, RecordEvent
 from dichte.domain.settings import Settings
+from dichte.store.connection import connect_sync
+from dichte.store.keys import Keys
 from dichte.store.outbox import OutboxStore
 from tests.live import wait_for
 from tests.receiver import receiver
@@ -70,8 +71,8 @@ def test_a_forwarder_killed_mid_request_delivers_everything(
 
             wait_for(lambda: ioc_status()["backlog"] == 0, 30, "the last acknowledgement")
             # What every target took leaves the outbox (the forwarder trims it).
-            outbox = redis.Redis.from_url(redis_url, decode_responses=True)
-            wait_for(lambda: outbox.xlen(f"{key_prefix}:outbox:records") == 0, 30, "the trim")
+            outbox = connect_sync(redis_url, decode=True)
+            wait_for(lambda: outbox.xlen(Keys(key_prefix).outbox()) == 0, 30, "the trim")
             outbox.close()
         finally:
             ray.kill(forwarder, no_restart=True)
@@ -85,6 +86,6 @@ def test_a_forwarder_killed_mid_request_delivers_everything(
         assert by_id.setdefault(str(event["id"]), str(event["subject"])) == event["subject"]
     # Routing ran too: the commune's feed holds each venue once (check-ins go to the IOC
     # only).
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert client.xlen(f"{key_prefix}:feed:commune-19363") == 50
+    client = connect_sync(redis_url, decode=True)
+    assert client.xlen(Keys(key_prefix).feed("commune-19363")) == 50
     client.close()

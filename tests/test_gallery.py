@@ -9,7 +9,6 @@ import os
 
 import numpy as np
 import pytest
-import redis
 
 from dichte.domain.templates import (
     Eye,
@@ -23,9 +22,13 @@ from dichte.domain.templates import (
 )
 from dichte.models.iris.code import SHAPE, IrisCode
 from dichte.services.gallery import Gallery, IrisGallery, shard_of
+from dichte.store.connection import connect_sync
 from dichte.store.gallery import IrisTemplateStore, TemplateStore
 from dichte.store.keys import Keys
 from tests.test_epi_store import RoundTrips
+
+# The store's scripts and transactions also run on a three-primary Redis Cluster.
+ON_REDIS_CLUSTER = True
 
 KEY = os.urandom(32)
 
@@ -95,12 +98,12 @@ def test_enrol_search_restart_forget_and_expire(redis_url: str, key_prefix: str)
         await g3.close()
 
     run(scenario())
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     keys = Keys(key_prefix)
     # Sealed at rest: no 4-byte run of any enrolled embedding, in any float encoding
     # a reader might try, appears anywhere in what Redis holds for the gallery.
     stored = b"".join(
-        client.get(k) or b"" for k in client.scan_iter(f"{key_prefix}:face:*", count=1000)
+        client.get(k) or b"" for k in client.scan_iter(keys.face_templates_pattern(), count=1000)
     )
     assert len(stored) > 290 * 128  # the templates are there
     for v in people.values():
@@ -186,7 +189,7 @@ def test_iris_enrol_search_restart_forget_and_expire(redis_url: str, key_prefix:
         await g3.close()
 
     run(scenario())
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     keys = Keys(key_prefix)
     assert 3500 < client.ttl(keys.iris_template("person-7/right")) <= 3600
     assert client.get(keys.iris_template("person-42/left")) is None

@@ -54,6 +54,9 @@ from dichte.store.flags import FlagStore
 from dichte.store.inspections import InspectionStore
 from dichte.store.stats import StatsStore
 
+# The store's scripts and transactions also run on a three-primary Redis Cluster.
+ON_REDIS_CLUSTER = True
+
 PROVINCE = 44
 VINH_LINH_CENTRE = 464
 NOW = datetime.now(UTC).replace(microsecond=0)

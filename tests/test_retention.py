@@ -8,8 +8,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import redis
-
 from dichte.domain.cases import Case, ContactRecord, QuarantineOrder
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.records import DeclarationRecord
@@ -17,11 +15,15 @@ from dichte.domain.settings import Settings
 from dichte.domain.tracing import Stay
 from dichte.services.retention import RetentionService
 from dichte.serving.embedded_redis import EmbeddedRedis
+from dichte.store.connection import connect_sync
 from dichte.store.declarations import DeclarationStore
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
 from tests.factories import distinct_declaration
 from tests.live import dichte
+
+# The store's scripts and transactions also run on a three-primary Redis Cluster.
+ON_REDIS_CLUSTER = True
 
 DAY = 86_400
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -90,7 +92,7 @@ def test_each_kind_goes_after_its_period_and_nothing_newer(redis_url: str, key_p
         case_retention_days=100,
     )
     keys = Keys(key_prefix)
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect_sync(redis_url, decode=True)
     old_case, new_case = case(101), case(99)
 
     # An outbox entry written 21 days ago (stream ids begin with the time in ms), and a
@@ -203,7 +205,7 @@ def test_a_declaration_and_its_profile_expire_with_the_declaration_retention(
 
     asyncio.run(submit())
     keys = Keys(key_prefix)
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     ten_days = 10 * DAY
     for key in (
         keys.declaration(record.id),

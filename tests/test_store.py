@@ -6,13 +6,17 @@ import asyncio
 import json
 
 import pytest
-import redis
 
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.errors import DomainError
 from dichte.domain.records import DeclarationRecord, Write
+from dichte.store.connection import connect_sync
 from dichte.store.declarations import DeclarationStore
+from dichte.store.keys import Keys
 from tests.factories import declaration, distinct_declaration
+
+# The store's scripts and transactions also run on a three-primary Redis Cluster.
+ON_REDIS_CLUSTER = True
 
 
 def new_write(body: dict | None = None, key: str | None = None) -> Write:  # type: ignore[type-arg]
@@ -55,8 +59,8 @@ def test_same_body_twice_returns_the_first_record(redis_url: str, key_prefix: st
     created, ids = run(scenario())
     assert created.count(True) == 1
     assert len(ids) == 1
-    client = redis.Redis.from_url(redis_url)
-    assert len(list(client.scan_iter(f"{key_prefix}:decl:????????????????????????????????"))) == 1
+    client = connect_sync(redis_url)
+    assert len(list(client.scan_iter(Keys(key_prefix).declaration("?" * 32)))) == 1
 
 
 def test_idempotency_key_reused_for_other_content_is_a_conflict(
@@ -86,12 +90,10 @@ def test_many_concurrent_writes_all_land_once(redis_url: str, key_prefix: str) -
 
     ids = run(scenario())
     assert len(set(ids)) == n
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert all(client.exists(f"{key_prefix}:decl:{i}") for i in ids)
-    assert client.xlen(f"{key_prefix}:outbox:records") == n
-    assert (
-        sum(int(v) for v in client.hgetall(f"{key_prefix}:stats:declarations_by_day").values()) == n
-    )
+    client = connect_sync(redis_url, decode=True)
+    assert all(client.exists(Keys(key_prefix).declaration(i)) for i in ids)
+    assert client.xlen(Keys(key_prefix).outbox()) == n
+    assert sum(int(v) for v in client.hgetall(Keys(key_prefix).declarations_by_day()).values()) == n
 
 
 def test_unreachable_redis_is_a_503_not_a_hang() -> None:

@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 import ray
-import redis
 
 from dichte.actors.declaration_store import get_or_create_store_actor
 from dichte.actors.retention import get_or_create_retention_keeper
 from dichte.domain.declaration import DeclarationCreate
 from dichte.domain.records import DeclarationRecord, Write
 from dichte.domain.settings import Settings
+from dichte.store.connection import connect_sync
 from dichte.store.epi import EpiStore
+from dichte.store.keys import Keys
 from tests.factories import distinct_declaration
 
 
@@ -61,13 +62,13 @@ def test_killing_the_actor_mid_stream_loses_and_doubles_nothing(
         acknowledged[w.document_hash] = json.loads(stored.record_json)["id"]
     assert len(acknowledged) == 600
 
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect_sync(redis_url, decode=True)
     for doc, declaration_id in acknowledged.items():
         # every acknowledged declaration is there ...
-        assert client.exists(f"{key_prefix}:decl:{declaration_id}")
+        assert client.exists(Keys(key_prefix).declaration(declaration_id))
         # ... exactly once for its person
-        assert client.zcard(f"{key_prefix}:decl:by_doc:{doc}") == 1
-    assert client.xlen(f"{key_prefix}:outbox:records") == 600
+        assert client.zcard(Keys(key_prefix).declarations_of_document(doc)) == 1
+    assert client.xlen(Keys(key_prefix).outbox()) == 600
 
 
 def test_the_actor_answers_reads_after_a_restart(store_actor: Any) -> None:

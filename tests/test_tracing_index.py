@@ -21,6 +21,7 @@ from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.epi import EpiStore
 from dichte.store.retention import Pruner
 from dichte.store.tracing_shards import shard_of
+from tests.redis_cluster import keys_per_primary
 
 T0 = 1_790_000_000 - 1_790_000_000 % DAY
 S = OutbreakSettings()
@@ -155,3 +156,33 @@ def test_check_ins_past_their_retention_leave_the_index(cluster: dict[str, Any])
         assert sum(s["venue_rows"] for s in shard_stats(cluster)) == rows_before - removed
 
     asyncio.run(scenario())
+
+
+def test_on_a_redis_cluster_the_shards_trace_as_the_record_does(
+    cluster: dict[str, Any], redis_cluster_url: str
+) -> None:
+    """The same index over a three-primary Redis Cluster: check-ins written slot by
+    slot, spread over every primary, the shards rebuilt from all of them and kept
+    current from the change stream."""
+    settings = {"redis_url": redis_cluster_url, "redis_key_prefix": "tracing-index-cluster"}
+    store = EpiStore.of(Settings(**settings))
+    asyncio.run(record(store, population(3, 600)))
+    assert all(n > 0 for n in keys_per_primary(redis_cluster_url, "tracing-index-cluster:ci:*"))
+
+    async def scenario() -> None:
+        tracer = ShardedTracer(tracing_shards(settings, 2))
+        store = EpiStore.of(Settings(**settings))
+        found = await same_traces(tracer, store, [f"p{i}" for i in range(0, 150, 9)])
+        assert sum(len(f) for f in found) > 20
+        newcomers = [
+            Stay(f"new{i % 10}", x.venue, x.start, x.end) for i, x in enumerate(population(4, 100))
+        ]
+        await record(store, newcomers)
+        found = await same_traces(tracer, store, [f"new{i}" for i in range(10)])
+        assert sum(len(f) for f in found) > 10
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for handle in tracing_shards(settings, 2):
+            ray.kill(handle)
