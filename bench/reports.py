@@ -14,7 +14,7 @@ about 3,000 screenings a day at each checkpoint of cluster/checkpoints.yaml.
 
 Ours: the counters are loaded in bulk, as the write path leaves them for those rows
 (aggregated with numpy, then HSET/SADD/ZADD in pipelines), and one commune-day is also
-written through the check-in script, which must leave the same counters. Writing every
+written through the store's check-in, which must leave the same counters. Writing every
 check-in through the script would also keep the tracing indexes (about 14 GiB of
 Redis at 50 M check-ins) that no report reads; the write path's cost is measured by
 bench/checkins.py. Reports run in-process, as the API calls them.
@@ -889,7 +889,7 @@ async def load_redis(url: str, month: Month) -> None:
 
 
 async def check_write_path(url: str, month: Month, peer: SqlitePeer) -> dict[str, Any]:
-    """One commune-day's check-ins written through the check-in script (another key
+    """One commune-day's check-ins written through the store's check-in (another key
     prefix) leave the counters the bulk load wrote for them."""
     c = int(np.argmin(month.checkins.sum(axis=1)))
     r = int(np.flatnonzero(month.checkins[c])[-1])
@@ -1236,7 +1236,7 @@ def write(report: dict[str, Any]) -> None:
         "",
         "The counters were loaded in bulk, as the write path leaves them for these rows "
         "(aggregated with numpy, then HSET/SADD/ZADD in pipelines); one commune-day's "
-        "check-ins were also written through the check-in script and left the same "
+        "check-ins were also written through the store's check-in and left the same "
         "counters. Writing every check-in through the script would also keep the tracing "
         "indexes, which no report reads"
         + (

@@ -7,7 +7,7 @@ when each starts before the other ends, so intervals that only touch do not.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -96,8 +96,9 @@ def _vehicle(p: Passage) -> tuple[str, int] | None:
     return (plate, VEHICLE_WINDOW_S) if plate else None
 
 
-@dataclass(frozen=True)
-class Exposure:
+class Exposure(NamedTuple):
+    """A tuple: a trace makes them by the thousand (a frozen dataclass cost 4× as much)."""
+
     kind: str  # "checkin_overlap" | "checkpoint_vehicle" | "household" | "manual"
     at: int  # when the contact began (the later of the two starts)
     venue: str = ""  # venue id, or checkpoint id for a vehicle exposure
@@ -144,17 +145,24 @@ def venue_query_range(stay: Stay, s: OutbreakSettings) -> tuple[int, int]:
 
 
 def _add(found: dict[str, Contact], person: str, exposure: Exposure) -> None:
-    found.setdefault(person, Contact(person)).exposures.append(exposure)
+    contact = found.get(person)
+    if contact is None:  # not setdefault: that would make a Contact every time
+        contact = found[person] = Contact(person)
+    contact.exposures.append(exposure)
 
 
-def _met(found: dict[str, Contact], mine: Stay, person: str, their_start: int) -> None:
-    """`person`'s stay beginning at `their_start` overlapped `mine`: an exposure from
-    the later of the two arrivals, at the venue, to `mine`'s person."""
-    _add(
-        found,
-        person,
-        Exposure("checkin_overlap", max(mine.start, their_start), mine.venue, mine.person),
-    )
+def _met(
+    found: dict[str, Contact], sources: Sequence[Stay], meetings: Iterable[tuple[int, str, int]]
+) -> None:
+    """Each meeting (i, person, their start): that person's stay, beginning then,
+    overlapped `sources[i]`: an exposure from the later of the two arrivals, at the
+    venue, to the source's person. (One loop for them all: a trace has thousands.)"""
+    for i, person, their_start in meetings:
+        mine = sources[i]
+        exposure = Exposure(
+            "checkin_overlap", max(mine.start, their_start), mine.venue, mine.person
+        )
+        _add(found, person, exposure)
 
 
 def overlap_contacts(
@@ -166,10 +174,11 @@ def overlap_contacts(
     """People whose widened stay overlaps a widened stay of the index person, at the
     same venue."""
     # Each widened interval computed once: a trace compares thousands of stays.
-    by_venue: dict[str, list[tuple[tuple[int, int], Stay]]] = {}
-    for st in index_stays:
-        by_venue.setdefault(st.venue, []).append((st.widened(s), st))
-    found: dict[str, Contact] = {}
+    sources = list(index_stays)
+    by_venue: dict[str, list[tuple[tuple[int, int], int]]] = {}
+    for i, st in enumerate(sources):
+        by_venue.setdefault(st.venue, []).append((st.widened(s), i))
+    meetings = []
     for other in venue_stays:
         if other.person in exclude:
             continue
@@ -177,9 +186,11 @@ def overlap_contacts(
         if not mine_here:
             continue
         theirs = other.widened(s)
-        for interval, mine in mine_here:
+        for interval, i in mine_here:
             if overlaps(interval, theirs):
-                _met(found, mine, other.person, other.start)
+                meetings.append((i, other.person, other.start))
+    found: dict[str, Contact] = {}
+    _met(found, sources, meetings)
     return found
 
 
@@ -308,9 +319,7 @@ async def _met_at_venues(
     if not isinstance(index, MeetingIndex):
         return overlap_contacts(sources, await _around(index, sources, s), exclude, s)
     found: dict[str, Contact] = {}
-    for m in await index.meetings(sources, s):
-        if m.person not in exclude:
-            _met(found, sources[m.source], m.person, m.start)
+    _met(found, sources, [m for m in await index.meetings(sources, s) if m.person not in exclude])
     return found
 
 

@@ -91,8 +91,8 @@ class Tracer(Protocol):
 
 
 # A trace as it travels between processes: per level ("f1", "f2"), each person's
-# exposures as plain tuples (kind, at, venue, source person): pickled ~10x faster than
-# the dataclasses, which matters for a case with a thousand F2.
+# exposures as plain tuples (kind, at, venue, source person): pickled faster than the
+# named ones, whose class each would name, which matters for a case with a thousand F2.
 WireTrace = dict[str, dict[str, list[tuple[str, int, str, str]]]]
 
 
@@ -108,7 +108,7 @@ def to_wire(result: TraceResult) -> WireTrace:
 
 def from_wire(wire: WireTrace) -> TraceResult:
     f1, f2 = (
-        {p: Contact(p, [Exposure(*e) for e in exposures]) for p, exposures in wire[level].items()}
+        {p: Contact(p, list(map(Exposure._make, found))) for p, found in wire[level].items()}
         for level in ("f1", "f2")
     )
     return TraceResult(f1, f2)

@@ -33,13 +33,17 @@ def member(other: str, start: int, end: int | None = None) -> bytes:
     return out if end is None else out + _TIME.pack(end)
 
 
+def unpack_id(m: bytes, at: int = 0) -> tuple[str, int]:
+    """The id packed at `at`, and where it ends."""
+    if m[at] == 0:
+        return m[at + 1 : at + 17].hex(), at + 17
+    n = m[at + 1]
+    return m[at + 2 : at + 2 + n].decode(), at + 2 + n
+
+
 def parse(m: bytes) -> tuple[str, int, int | None]:
     """(other, start, end or None) of a member."""
-    if m[0] == 0:
-        other, rest = m[1:17].hex(), 17
-    else:
-        n = m[1]
-        other, rest = m[2 : 2 + n].decode(), 2 + n
+    other, rest = unpack_id(m)
     start = _TIME.unpack_from(m, rest)[0]
     end = _TIME.unpack_from(m, rest + 4)[0] if len(m) == rest + 8 else None
     return other, start, end

@@ -352,6 +352,63 @@ class SideBuilder:
         )
 
 
+class PersonNames:
+    """The ids of the persons a shard owns, numbered 0, 1, ... Those of the rebuild are
+    held as sorted 64-bit keys and one buffer of packed ids (store.stays.pack_id: 17
+    bytes for a 32-hex id), about 45 bytes a person where a dict and a str each took
+    about 200; those added since (a first check-in) in a dict."""
+
+    def __init__(self, names: list[str] | None = None) -> None:
+        names = names or []
+        keys = np.fromiter((key_of(p) for p in names), np.int64, len(names))
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._numbers = order.astype(np.int64)
+        packed = [stays.pack_id(p) for p in names]
+        self._offsets = np.zeros(len(names) + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, packed), np.int64, len(packed)), out=self._offsets[1:])
+        self._packed = b"".join(packed)
+        self._bulk = len(names)
+        self._added: dict[int, int] = {}
+        self._added_names: list[str] = []
+
+    def __len__(self) -> int:
+        return self._bulk + len(self._added_names)
+
+    def numbers(self, keys: np.ndarray) -> np.ndarray:
+        """The number of each person key (-1: not one of the shard's persons)."""
+        at = np.minimum(np.searchsorted(self._keys, keys), max(self._bulk - 1, 0))
+        found = self._keys[at] == keys if self._bulk else np.zeros(len(keys), bool)
+        out = np.where(found, self._numbers[at] if self._bulk else -1, -1)
+        if self._added:
+            for i in np.flatnonzero(~found).tolist():
+                out[i] = self._added.get(int(keys[i]), -1)
+        return out
+
+    def number(self, key: int) -> int:
+        return int(self.numbers(np.array([key], np.int64))[0])
+
+    def add(self, key: int, name: str) -> int:
+        n = self.number(key)
+        if n < 0:
+            n = self._added[key] = len(self)
+            self._added_names.append(name)
+        return n
+
+    def names(self, numbers: np.ndarray) -> list[str | None]:
+        """The id of each number (None for -1)."""
+        bulk = (numbers >= 0) & (numbers < self._bulk)
+        starts = np.where(bulk, self._offsets[np.where(bulk, numbers, 0)], -1).tolist()
+        packed, added, first = self._packed, self._added_names, self._bulk
+        return [
+            stays.unpack_id(packed, a)[0] if a >= 0 else (added[n - first] if n >= 0 else None)
+            for a, n in zip(starts, numbers.tolist(), strict=True)
+        ]
+
+    def nbytes(self) -> int:
+        return self._keys.nbytes + self._numbers.nbytes + self._offsets.nbytes + len(self._packed)
+
+
 def _columns(queries: list[Query], number: object) -> tuple[np.ndarray, ...]:
     group = np.array([number(q[0]) for q in queries], np.int64)  # type: ignore[operator]
     lo = np.array([q[1] for q in queries], np.int64)
@@ -372,8 +429,7 @@ class TracingIndexShard:
         self.shard, self.shards = shard, shards
         self._venues = Numbering()  # venues this shard owns
         self._by_venue = Rows(np.int64, recent_rows, merge_rows)  # tag: person key
-        self._person_number: dict[int, int] = {}  # key of a person this shard owns
-        self._person_names: list[str] = []
+        self._persons = PersonNames()  # the persons this shard owns
         self._by_person = Rows(np.int32, recent_rows, merge_rows)  # tag: a number in self._visited
         self._visited = Numbering()  # venues this shard's persons checked in at
         self._cut = 0  # check-ins before this are past their retention
@@ -387,29 +443,20 @@ class TracingIndexShard:
     def owns(self, name: str) -> bool:
         return shard_of(name, self.shards) == self.shard
 
-    def _person(self, person: str) -> int:
-        key = key_of(person)
-        n = self._person_number.get(key)
-        if n is None:
-            n = self._person_number[key] = len(self._person_names)
-            self._person_names.append(person)
-        return n
-
     # --- changes -------------------------------------------------------------------
     def add(self, person: str, venue: str, start: int, end: int | None = None) -> None:
         e = NO_END if end is None else end
         if self.owns(venue):
             self._by_venue.add(self._venues.of(venue), start, e, key_of(person))
         if self.owns(person):
-            self._by_person.add(self._person(person), start, e, self._visited.of(venue))
+            number = self._persons.add(key_of(person), person)
+            self._by_person.add(number, start, e, self._visited.of(venue))
 
     def close(self, person: str, venue: str, start: int, end: int) -> None:
         if self.owns(venue):
             self._by_venue.close(self._venues.get(venue), start, key_of(person), end)
-        if self.owns(person) and key_of(person) in self._person_number:
-            self._by_person.close(
-                self._person_number[key_of(person)], start, self._visited.get(venue), end
-            )
+        if self.owns(person) and (number := self._persons.number(key_of(person))) >= 0:
+            self._by_person.close(number, start, self._visited.get(venue), end)
 
     def load(self, at_venues: Side, of_persons: Side) -> None:
         """Replace the shard's rows: the check-ins at the venues it owns (groups are
@@ -423,8 +470,7 @@ class TracingIndexShard:
             person_keys[at_venues.other] if len(person_keys) else at_venues.other,
             len(at_venues.groups),
         )
-        self._person_names = list(of_persons.groups)
-        self._person_number = {key_of(p): n for n, p in enumerate(self._person_names)}
+        self._persons = PersonNames(of_persons.groups)
         self._visited = Numbering.from_names(of_persons.others)
         self._by_person.bulk(
             of_persons.group,
@@ -462,7 +508,7 @@ class TracingIndexShard:
 
     def stays_of_persons(self, queries: list[Query]) -> list[list[tuple[str, int, int | None]]]:
         """Per query (person, from, until): (venue, start, end) of each check-in."""
-        group, lo, hi = _columns(queries, lambda p: self._person_number.get(key_of(p), -1))
+        group, lo, hi = _columns(queries, lambda p: self._persons.number(key_of(p)))
         found = Found.of(self._by_person.in_ranges(group, lo, hi))
         out: list[list[tuple[str, int, int | None]]] = [[] for _ in queries]
         names = self._visited.names
@@ -480,17 +526,16 @@ class TracingIndexShard:
 
     def names(self, keys: list[int]) -> list[str | None]:
         """The ids of persons this shard owns, by key."""
-        return [
-            self._person_names[n] if (n := self._person_number.get(k)) is not None else None
-            for k in keys
-        ]
+        return self._persons.names(self._persons.numbers(np.array(keys, np.int64)))
 
     def stats(self) -> dict[str, int]:
-        """Rows on each side and the bytes the columns take (names not counted)."""
+        """Rows on each side, the bytes the columns take and those of the persons'
+        ids loaded in bulk."""
         return {
             "venue_rows": len(self._by_venue),
             "person_rows": len(self._by_person),
             "column_bytes": self._by_venue.nbytes() + self._by_person.nbytes(),
+            "person_id_bytes": self._persons.nbytes(),
         }
 
 
