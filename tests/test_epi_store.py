@@ -10,7 +10,9 @@ from typing import Any
 from dichte.domain.cases import Case
 from dichte.domain.settings import Settings
 from dichte.domain.tokens import Role, StaffClaims
+from dichte.domain.tracing import MAX_STAY_S, Stay
 from dichte.services.cases import CaseService
+from dichte.store import stays
 from dichte.store.epi import EpiStore
 
 # The store's scripts and transactions also run on a three-primary Redis Cluster.
@@ -41,6 +43,47 @@ def test_check_out_closes_the_latest_check_in_at_that_venue(
     assert again == (False, t + 1200, t + 3000)  # idempotent
     assert none is None
     assert stays == [("cafe", t, None), ("cafe", t + 1200, t + 3000), ("market", t + 600, None)]
+
+
+def test_a_check_in_or_out_cut_off_part_way_is_completed_when_sent_again(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A check-in is written slot by slot; a failure after the first step (here: only
+    that step run, as a connection lost after it would leave it) is completed by the
+    same scan sent again, announced once; a check-out likewise."""
+
+    async def scenario() -> dict[str, Any]:
+        store = EpiStore(redis_url, key_prefix=key_prefix)
+        k, t = store.keys, 1_790_000_000
+        await store._add_to_person(
+            keys=[k.stays_of_person("an")], args=[t, stays.member("cafe", t)]
+        )
+        out: dict[str, Any] = {
+            "half_at_venue": await store.stays_at_venues([("cafe", t - 60, t + 60)]),
+            "half_changes": await store._redis.xlen(k.tracing_changes()),
+            "retried": await store.check_in("cafe", "an", t, "d", ("unit-1",)),
+            "scanned_again": await store.check_in("cafe", "an", t + 30, "d", ("unit-1",)),
+        }
+        # A check-out whose person's step ran and whose venue's step did not.
+        await store._close_at_person(
+            keys=[k.stays_of_person("an")], args=[stays.pack_id("cafe"), t + 900, MAX_STAY_S]
+        )
+        out["checked_out_again"] = await store.check_out("cafe", "an", t + 900)
+        out["at_venue"] = await store.stays_at_venues([("cafe", t - 60, t + 60)])
+        out["changes"] = [f["op"] for _, f in await store._redis.xrange(k.tracing_changes())]
+        out["announced"] = [f["type"] for _, f in await store._redis.xrange(k.outbox())]
+        await store.close()
+        return out
+
+    out = asyncio.run(scenario())
+    t = 1_790_000_000
+    assert out["half_at_venue"] == [[]] and out["half_changes"] == 0
+    assert out["retried"] == (True, t)  # completed, and announced now
+    assert out["scanned_again"] == (False, t)  # the same minute: the first scan
+    assert out["checked_out_again"] == (False, t, t + 900)
+    assert out["at_venue"] == [[Stay("an", "cafe", t, t + 900)]]
+    assert out["changes"] == ["in", "out"]
+    assert out["announced"] == ["checkin.created"]
 
 
 class RoundTrips:
