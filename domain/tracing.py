@@ -7,7 +7,7 @@ when each starts before the other ends, so intervals that only touch do not.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -152,17 +152,27 @@ def _add(found: dict[str, Contact], person: str, exposure: Exposure) -> None:
 
 
 def _met(
-    found: dict[str, Contact], sources: Sequence[Stay], meetings: Iterable[tuple[int, str, int]]
+    found: dict[str, Contact],
+    sources: Sequence[Stay],
+    meetings: Iterable[Meeting],
+    exclude: Container[str] = (),
 ) -> None:
-    """Each meeting (i, person, their start): that person's stay, beginning then,
-    overlapped `sources[i]`: an exposure from the later of the two arrivals, at the
-    venue, to the source's person. (One loop for them all: a trace has thousands.)"""
+    """Each meeting (i, person, their start) of a person not in `exclude`: that
+    person's stay, beginning then, overlapped `sources[i]`: an exposure from the later
+    of the two arrivals, at the venue, to the source's person. (One loop for them all:
+    a trace has thousands.)"""
     for i, person, their_start in meetings:
+        if person in exclude:
+            continue
         mine = sources[i]
         exposure = Exposure(
             "checkin_overlap", max(mine.start, their_start), mine.venue, mine.person
         )
-        _add(found, person, exposure)
+        contact = found.get(person)  # _add, inline: this loop is most of a large trace
+        if contact is None:
+            found[person] = Contact(person, [exposure])
+        else:
+            contact.exposures.append(exposure)
 
 
 def overlap_contacts(
@@ -241,13 +251,9 @@ Query = tuple[str, int, int]  # (person or venue or checkpoint, from, until): ch
 # or passage times in [from, until)
 
 
-class Meeting(NamedTuple):
-    """A stay that overlaps `sources[source]` (widened both), as a meeting index
-    reports it: whose it is and when it began (a tuple: made by the thousand)."""
-
-    source: int
-    person: str
-    start: int
+# A stay that overlaps `sources[source]` (widened both), as a meeting index reports it:
+# (source, person, when that person's stay began). Plain tuples: made by the thousand.
+Meeting = tuple[int, str, int]
 
 
 class Lookups(Protocol):
@@ -319,7 +325,7 @@ async def _met_at_venues(
     if not isinstance(index, MeetingIndex):
         return overlap_contacts(sources, await _around(index, sources, s), exclude, s)
     found: dict[str, Contact] = {}
-    _met(found, sources, [m for m in await index.meetings(sources, s) if m.person not in exclude])
+    _met(found, sources, await index.meetings(sources, s), exclude)
     return found
 
 

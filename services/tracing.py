@@ -13,9 +13,9 @@ the step began, so a trace sees every check-in acknowledged before it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -123,6 +123,8 @@ async def quarantine_starts(store: EpiStore, person_ids: list[str]) -> dict[str,
 
 def _by_shard(names: Sequence[str], shards: int) -> dict[int, list[int]]:
     """Positions of `names` grouped by the shard that owns each."""
+    if shards == 1:
+        return {0: list(range(len(names)))}
     groups: dict[int, list[int]] = {}
     for i, name in enumerate(names):
         groups.setdefault(shard_of(name, shards), []).append(i)
@@ -155,10 +157,9 @@ class ShardedTracingIndex:
             raise IndexUnavailable(str(e)) from e
 
     async def _names(self, keys: np.ndarray) -> dict[int, str | None]:
-        unique = sorted(set(keys.tolist()))
-        groups: dict[int, list[int]] = {}
-        for k in unique:
-            groups.setdefault(k % len(self._shards), []).append(k)
+        unique = np.unique(keys)
+        owner = unique % len(self._shards)  # store.tracing_shards.shard_of, on keys
+        groups = {i: unique[owner == i].tolist() for i in np.unique(owner).tolist()}
         parts = await self._fan({i: self._shards[i].names(ks) for i, ks in groups.items()})
         out: dict[int, str | None] = {}
         for ks, names in zip(groups.values(), parts, strict=True):
@@ -184,15 +185,16 @@ class ShardedTracingIndex:
             for idx, f in zip(groups.values(), parts, strict=True)
         ]
         names = await self._names(np.concatenate([f.other for f in found]))
-        return [
-            Meeting(q, person, start)
-            for f in found
-            for q, key, start in zip(
-                f.query.tolist(), f.other.tolist(), f.start.tolist(), strict=True
+        out: list[Meeting] = []
+        for f in found:
+            persons = [names[k] for k in f.other.tolist()]
+            meetings: Iterable[tuple[int, str | None, int]] = zip(
+                f.query.tolist(), persons, f.start.tolist(), strict=True
             )
-            # None: the person's shard has not yet applied a check-in made this instant
-            if (person := names[key]) is not None
-        ]
+            if None in persons:  # the person's shard has not yet applied a check-in just made
+                meetings = (m for m in meetings if m[1] is not None)
+            out.extend(cast(Iterable[Meeting], meetings))
+        return out
 
     async def stays_of_persons(self, queries: list[Query]) -> list[list[Stay]]:
         out: list[list[Stay]] = [[] for _ in queries]

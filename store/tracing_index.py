@@ -399,9 +399,12 @@ class PersonNames:
         """The id of each number (None for -1)."""
         bulk = (numbers >= 0) & (numbers < self._bulk)
         starts = np.where(bulk, self._offsets[np.where(bulk, numbers, 0)], -1).tolist()
-        packed, added, first = self._packed, self._added_names, self._bulk
+        packed, added, first, unpack = self._packed, self._added_names, self._bulk, stays.unpack_id
         return [
-            stays.unpack_id(packed, a)[0] if a >= 0 else (added[n - first] if n >= 0 else None)
+            # A 32-hex id read here directly (stays.pack_id): thousands per trace.
+            (packed[a + 1 : a + 17].hex() if packed[a] == 0 else unpack(packed, a)[0])
+            if a >= 0
+            else (added[n - first] if n >= 0 else None)
             for a, n in zip(starts, numbers.tolist(), strict=True)
         ]
 
@@ -409,11 +412,11 @@ class PersonNames:
         return self._keys.nbytes + self._numbers.nbytes + self._offsets.nbytes + len(self._packed)
 
 
-def _columns(queries: list[Query], number: object) -> tuple[np.ndarray, ...]:
-    group = np.array([number(q[0]) for q in queries], np.int64)  # type: ignore[operator]
+def _ranges(queries: list[Query]) -> tuple[np.ndarray, np.ndarray]:
+    """The queries' (from, until) as columns."""
     lo = np.array([q[1] for q in queries], np.int64)
     hi = np.array([q[2] for q in queries], np.int64)
-    return group, lo, hi
+    return lo, hi
 
 
 class TracingIndexShard:
@@ -503,12 +506,15 @@ class TracingIndexShard:
     def meetings(self, queries: list[Query], margin_s: int, default_stay_min: int) -> Found:
         """Per query (venue, lo, hi), a widened stay at a venue this shard owns: the
         check-ins there whose own widened stay overlaps it."""
-        group, lo, hi = _columns(queries, self._venues.get)
+        group = np.array([self._venues.get(q[0]) for q in queries], np.int64)
+        lo, hi = _ranges(queries)
         return Found.of(self._by_venue.overlapping(group, lo, hi, margin_s, default_stay_min))
 
     def stays_of_persons(self, queries: list[Query]) -> list[list[tuple[str, int, int | None]]]:
         """Per query (person, from, until): (venue, start, end) of each check-in."""
-        group, lo, hi = _columns(queries, lambda p: self._persons.number(key_of(p)))
+        keys = np.fromiter((key_of(q[0]) for q in queries), np.int64, len(queries))
+        group = self._persons.numbers(keys)
+        lo, hi = _ranges(queries)
         found = Found.of(self._by_person.in_ranges(group, lo, hi))
         out: list[list[tuple[str, int, int | None]]] = [[] for _ in queries]
         names = self._visited.names
