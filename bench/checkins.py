@@ -1,6 +1,7 @@
 """Durable check-ins per second through Serve (HAProxy ingress -> DeclarationIngress
-replica -> Redis script) against the same FastAPI app under one plain uvicorn
-process, alternating, against one embedded Redis (appendonly, everysec).
+replica -> Redis, the check-in steps of store.epi) against the same FastAPI app under
+one plain uvicorn process, alternating, against one embedded Redis (appendonly,
+everysec).
 
 Each server gets 300 venues registered over HTTP; the citizens' QR tokens (20,000) are
 signed with the server's key, as their phones would hold them. Every request scans a
@@ -87,10 +88,10 @@ CHECKINS = Workload(
     name="checkins",
     title="Durable check-ins (POST /api/v1/checkins)",
     path="/api/v1/checkins",
-    counter="stats:checkins_by_day",
+    counter="checkins_by_day",
     prepare=prepare,
     labels={
-        "serve": "Serve (HAProxy) → replica → Redis script",
+        "serve": "Serve (HAProxy) → replica → Redis (check-in steps)",
         "uvicorn": "plain uvicorn, 1 process → same code → Redis",
     },
 )

@@ -20,7 +20,7 @@ DECLARATIONS = Workload(
     name="declarations",
     title="Durable declaration submits",
     path="/api/v1/declarations",
-    counter="stats:declarations_by_day",
+    counter="declarations_by_day",
     prepare=lambda base, env: Path(LUA),
     labels={
         "serve": "Serve (HAProxy) → DeclarationStore actor → Redis",

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
+from dichte.store.keys import Keys  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -99,7 +100,7 @@ class Workload:
     name: str
     title: str
     path: str
-    counter: str  # hash of per-day counts under the key prefix, e.g. stats:checkins_by_day
+    counter: str  # the store.keys.Keys method naming the hash of per-day counts
     prepare: Callable[[str, dict[str, str]], Path]  # (base url, env) -> wrk Lua script
     labels: dict[str, str]
 
@@ -126,12 +127,13 @@ def measure(
         lua = work.prepare(base, env)
         url = base + work.path
         run_wrk(url, lua, args.warmup, args.connections, args.threads)
-        before = _written(client, f"{prefix}:{work.counter}")
+        counter = getattr(Keys(prefix), work.counter)()
+        before = _written(client, counter)
         result: dict[str, object] = dict(
             run_wrk(url, lua, args.seconds, args.connections, args.threads)
         )
         time.sleep(0.5)
-        result["durable_writes"] = _written(client, f"{prefix}:{work.counter}") - before
+        result["durable_writes"] = _written(client, counter) - before
         result["durable_writes_per_s"] = int(result["durable_writes"]) / args.seconds  # type: ignore[call-overload]
         print(f"{subject:>8}: {result}", flush=True)
         return {"subject": subject, **result}
@@ -172,6 +174,13 @@ def arguments(doc: str | None) -> argparse.Namespace:
         help="alternate the two paths N times; "
         "the table shows medians (this machine varies 10-40 %% run to run)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="DICHTE_NAME=VALUE",
+        help="a setting for both servers (e.g. DICHTE_TRACING_SHARDS=0), to see its cost",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -186,6 +195,7 @@ def compare(work: Workload, args: argparse.Namespace) -> None:
         client = redis.Redis.from_url(server.url)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("DICHTE_")}
         base_env.update(DICHTE_REDIS_URL=server.url, DICHTE_DATA_DIR=str(data))
+        base_env.update(setting.split("=", 1) for setting in args.setting)
         for i in range(args.repeat):
             port = free_port()
             prefix = f"bench-{work.name}-serve-{i}"

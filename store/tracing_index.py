@@ -204,6 +204,9 @@ class Rows:
         self._bulk = Csr(tag_dtype)
         self._since = Csr(tag_dtype)
         self._recent: list[tuple[int, int, int, int]] = []
+        # (group, start, tag) -> its place in _recent: a change finds its row without
+        # sorting the recent rows (sorted only when a query reads them)
+        self._recent_at: dict[tuple[int, int, int], int] = {}
         self._recent_sorted: Csr | None = None
 
     def __len__(self) -> int:
@@ -218,6 +221,7 @@ class Rows:
         """Replace everything with these rows (any order)."""
         self._bulk = Csr.of(self._tag_dtype, group, start, end, tag, groups)
         self._since, self._recent, self._recent_sorted = Csr(self._tag_dtype), [], None
+        self._recent_at = {}
 
     def _recent_part(self) -> Csr:
         if self._recent_sorted is None:
@@ -230,27 +234,30 @@ class Rows:
 
     def add(self, group: int, start: int, end: int, tag: int) -> bool:
         """A new row; False when (group, start, tag) is already here (a replayed change)."""
-        if any(part.find(group, start, tag) >= 0 for part in self._parts()):
+        if (group, start, tag) in self._recent_at or any(
+            part.find(group, start, tag) >= 0 for part in (self._bulk, self._since)
+        ):
             return False
+        self._recent_at[(group, start, tag)] = len(self._recent)
         self._recent.append((group, start, end, tag))
         self._recent_sorted = None
         if len(self._recent) >= self._recent_rows:
             self._since = _joined(self._tag_dtype, [self._since, self._recent_part()])
-            self._recent, self._recent_sorted = [], None
+            self._recent, self._recent_at, self._recent_sorted = [], {}, None
             if len(self._since) >= max(self._merge_rows, len(self._bulk) // 50):
                 self.merge()
         return True
 
     def close(self, group: int, start: int, tag: int, end: int) -> bool:
-        for part in self._parts():
+        at = self._recent_at.get((group, start, tag))
+        if at is not None:
+            self._recent[at] = (group, start, end, tag)
+            self._recent_sorted = None
+            return True
+        for part in (self._bulk, self._since):
             row = part.find(group, start, tag)
             if row >= 0:
                 part.end[row] = end
-                if part is self._recent_sorted:  # keep the list it is sorted from in step
-                    self._recent = [
-                        (g, s, end if (g, s, t) == (group, start, tag) else e, t)
-                        for g, s, e, t in self._recent
-                    ]
                 return True
         return False
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.connection import connect_sync
@@ -59,7 +58,7 @@ def redis_url(request: pytest.FixtureRequest, embedded_redis: EmbeddedRedis) -> 
         return str(request.getfixturevalue("redis_cluster_url"))
     if not EXTERNAL_REDIS_URL:
         pytest.skip("DICHTE_REDIS_URL is not set: no external Redis to test against")
-    redis.Redis.from_url(EXTERNAL_REDIS_URL).ping()
+    connect_sync(EXTERNAL_REDIS_URL).ping()
     return EXTERNAL_REDIS_URL
 
 

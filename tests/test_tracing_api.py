@@ -76,6 +76,21 @@ def scan(
     return r.json()  # type: ignore[no-any-return]
 
 
+def confirm(http: httpx.Client, headers: dict[str, str], who: Person) -> dict[str, Any]:
+    """A confirmed case of `who`, with symptoms since yesterday and not yet isolated."""
+    r = http.post(
+        "/api/v1/cases",
+        headers=headers,
+        json={
+            "declaration_id": who.declaration_id,
+            "classification": "confirmed",
+            "onset_date": str(today_in_vietnam() - timedelta(days=1)),
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
 def recorded_contact(http: httpx.Client, outbreak: dict[str, Any], who: Person) -> dict[str, Any]:
     contacts = http.get(
         f"/api/v1/cases/{outbreak['case_id']}/recorded-contacts", headers=outbreak["province"]
@@ -114,17 +129,8 @@ def outbreak(server: LiveServer, http: httpx.Client) -> dict[str, Any]:
     assert walk_in.status_code == 201, walk_in.text
 
     province = bearer(server, "province", QUANG_TRI)
-    created = http.post(
-        "/api/v1/cases",
-        headers=province,
-        json={
-            "declaration_id": case.declaration_id,
-            "classification": "confirmed",
-            # Not isolated yet: infectious until now, so the car trip just declared counts.
-            "onset_date": str(today_in_vietnam() - timedelta(days=1)),
-        },
-    )
-    assert created.status_code == 201, created.text
+    # Not isolated yet: infectious until now, so the car trip just declared counts.
+    created = confirm(http, province, case)
     return {
         "cafe": cafe,
         "market": market,
@@ -134,8 +140,8 @@ def outbreak(server: LiveServer, http: httpx.Client) -> dict[str, Any]:
         "neighbour": neighbour,
         "early_bird": early_bird,
         "old_friend": old_friend,
-        "case_id": created.json()["id"],
-        "created": created.json(),
+        "case_id": created["id"],
+        "created": created,
         "province": province,
         "commune_staff": commune_staff,
     }
