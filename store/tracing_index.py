@@ -393,7 +393,12 @@ class PersonNames:
         return out
 
     def number(self, key: int) -> int:
-        return int(self.numbers(np.array([key], np.int64))[0])
+        """One key's number: the stream's changes ask one at a time."""
+        if self._bulk:
+            at = int(np.searchsorted(self._keys, key))
+            if at < self._bulk and int(self._keys[at]) == key:
+                return int(self._numbers[at])
+        return self._added.get(key, -1)
 
     def add(self, key: int, name: str) -> int:
         n = self.number(key)

@@ -1,4 +1,5 @@
-"""Shared fixtures: real Redis servers (embedded, and DICHTE_REDIS_URL when set)."""
+"""Shared fixtures: real Redis servers (embedded, DICHTE_REDIS_URL when set, and a
+three-primary Redis Cluster for the modules that ask for it)."""
 
 from __future__ import annotations
 
