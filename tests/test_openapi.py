@@ -3,8 +3,10 @@ a schema (or a media type, for pictures), and its error answers are the one shap
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -13,6 +15,7 @@ from dichte.domain.settings import Settings
 from dichte.serving.composition import build_services
 from dichte.store.declarations import DeclarationStore
 from dichte.store.epi import EpiStore
+from tests.factories import declaration
 
 NOWHERE = "redis://127.0.0.1:9/0"  # never connected to: only the schema is read here
 
@@ -68,3 +71,24 @@ def test_every_error_answer_is_the_one_shape(
             if not ref.endswith("/ErrorBody"):
                 wrong.append(f"{method} {path} {status}: {ref or 'inline schema'}")
     assert wrong == []
+
+
+def test_a_store_outage_is_a_503_that_says_when_to_retry() -> None:
+    settings = Settings(redis_url=NOWHERE)
+    services = build_services(
+        settings,
+        declarations_gateway=DeclarationStore(NOWHERE),
+        epi_store=EpiStore(NOWHERE),
+        signing_key=Ed25519PrivateKey.generate(),
+    )
+    app = create_app(settings, services)
+
+    async def submit() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dichte") as http:
+            return await http.post("/api/v1/declarations", json=declaration())
+
+    answer = asyncio.run(submit())
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["errors"][0]["code"] == "store_unavailable"
+    assert int(answer.headers["Retry-After"]) > 0
