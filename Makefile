@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench browser clean
+.PHONY: run test lint bench system-packages cluster-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,15 +21,19 @@ SIM_FACES := $(wildcard ../shared/data/faces/labels)
 run: $(INSTALLED)
 	$(if $(SIM_FACES),DICHTE_SIM_FACES_DIR=$${DICHTE_SIM_FACES_DIR:-$(abspath ../shared/data/faces)}) $(BIN)/dichte run
 
-# Browser tests drive Debian's Chromium; install it when we may (root + apt), else
-# those tests are skipped and say why.
-browser:
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing chromium for the page tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+# Browser tests drive Debian's Chromium, the monitoring tests Debian's Prometheus (and
+# its promtool); install them when we may (root + apt), else those tests are skipped
+# and say why (in CI they fail instead).
+SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/bin/prometheus:prometheus
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		[ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing for the page and monitoring tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: $(INSTALLED) browser
+test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest
 
 # mypy does not read the editable install's import hook that maps dichte.api -> api/:

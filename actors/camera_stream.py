@@ -59,11 +59,26 @@ class _Metrics:
             tag_keys=keys,
         )
         self.latency.set_default_tags(tags)
+        # The thermal camera's blackbody reference (models/thermal/blackbody.py): the
+        # correction it applies, and whether readings are refused for want of it.
+        self.blackbody_offset = metrics.Gauge(
+            "dichte_blackbody_offset_celsius",
+            description="Correction added to the thermal frame from the blackbody patch",
+            tag_keys=keys,
+        )
+        self.blackbody_offset.set_default_tags(tags)
+        self.blackbody_lost = metrics.Gauge(
+            "dichte_blackbody_lost",
+            description="1 while the blackbody is not seen and readings are refused",
+            tag_keys=keys,
+        )
+        self.blackbody_lost.set_default_tags(tags)
 
 
 class _MetricHooks(RunnerHooks):
-    def __init__(self, m: _Metrics) -> None:
+    def __init__(self, m: _Metrics, pipeline: CameraPipeline) -> None:
         self._m = m
+        self._pipeline = pipeline
 
     def read(self) -> None:
         self._m.read.inc()
@@ -73,6 +88,10 @@ class _MetricHooks(RunnerHooks):
 
     def processed(self) -> None:
         self._m.processed.inc()
+        reference = self._pipeline.blackbody
+        if reference is not None:
+            self._m.blackbody_offset.set(reference.offset_c)
+            self._m.blackbody_lost.set(0.0 if reference.usable else 1.0)
 
     def reconnected(self) -> None:
         self._m.reconnects.inc()
@@ -149,7 +168,7 @@ class CameraStream:
             paced=visible.source.startswith(("sim:", "file:")),
             finite=visible.source.startswith(("sim:", "file:")),
             queued_limit=s.camera_frames_queued,
-            hooks=_MetricHooks(_Metrics(checkpoint.id, visible_id)),
+            hooks=_MetricHooks(_Metrics(checkpoint.id, visible_id), pipeline),
         )
         # Started with the actor, so a restarted stream resumes on its own.
         self._tasks = [

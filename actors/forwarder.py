@@ -61,6 +61,11 @@ class IOCForwarder:
         self._lag = metrics.Gauge(
             "dichte_outbox_lag_seconds", "Age of the oldest event not yet delivered", tag_keys=tags
         )
+        # The forwarder runs as long as the system does and polls the store anyway:
+        # the one place that says, every few seconds, whether Redis answers.
+        self._redis_up = metrics.Gauge(
+            "dichte_redis_up", "1 while the system of record (Redis) answers a ping, else 0"
+        )
         self._flagged = metrics.Counter(
             "dichte_flags",
             "Dishonest-declaration flags raised or given new evidence",
@@ -134,6 +139,7 @@ class IOCForwarder:
             self._start(ioc)
         since_status = STATUS_EVERY_S
         while True:
+            await self._publish_redis_up()
             try:
                 await self._sync_webhooks()
                 if since_status >= STATUS_EVERY_S:
@@ -148,6 +154,13 @@ class IOCForwarder:
                 log.exception("forwarder supervision failed")
             await asyncio.sleep(self._poll_webhooks_s)
             since_status += self._poll_webhooks_s
+
+    async def _publish_redis_up(self) -> None:
+        try:
+            up = await asyncio.wait_for(self._store.ping(), timeout=5.0)
+        except Exception:  # refused, timed out, loading: all "not answering" to an operator
+            up = False
+        self._redis_up.set(1.0 if up else 0.0)
 
     async def _sync_webhooks(self) -> None:
         hooks = await self._store.webhooks()

@@ -10,8 +10,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ApiMetrics(Protocol):
-    def declaration(self, outcome: str) -> None:
-        """outcome: created | replayed | rejected | failed"""
+    def declaration(self, outcome: str, province: int | None = None) -> None:
+        """outcome: created | replayed | rejected | failed; province: the residence
+        province of a stored declaration (a refused one's is unchecked input: none)"""
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None: ...
 
@@ -20,7 +21,7 @@ class ApiMetrics(Protocol):
 
 
 class NoMetrics:
-    def declaration(self, outcome: str) -> None:
+    def declaration(self, outcome: str, province: int | None = None) -> None:
         pass
 
     def trace(self, via: str) -> None:
@@ -36,14 +37,16 @@ class PrometheusMetrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Histogram
 
-        self._declarations = Counter("dichte_declarations", "Declarations by outcome", ["outcome"])
+        self._declarations = Counter(
+            "dichte_declarations", "Declarations by outcome", ["outcome", "province"]
+        )
         self._latency = Histogram(
             "dichte_request_latency_seconds", "HTTP request latency", ["route", "method", "status"]
         )
         self._traces = Counter("dichte_traces", "Cases traced, by where", ["via"])
 
-    def declaration(self, outcome: str) -> None:
-        self._declarations.labels(outcome).inc()
+    def declaration(self, outcome: str, province: int | None = None) -> None:
+        self._declarations.labels(outcome, "" if province is None else str(province)).inc()
 
     def trace(self, via: str) -> None:
         self._traces.labels(via).inc()

@@ -112,6 +112,7 @@ class CameraPipeline:
             else None
         )
         self.counters = CameraCounters()
+        self.blackbody: Correction | None = None  # the last frame's, for operators
         self.screening_s: deque[float] = deque(maxlen=2000)  # track closed → event stored
 
     def on_event(self, callback: Callable[[ScreeningEvent, bool], Awaitable[None]]) -> None:
@@ -147,7 +148,7 @@ class CameraPipeline:
         self.counters.frames_processed += 1
         correction = None
         if frame.thermal_c is not None and self._blackbody is not None:
-            correction = self._blackbody.update(frame.thermal_c, frame.at)
+            correction = self.blackbody = self._blackbody.update(frame.thermal_c, frame.at)
         eye = await self._eye(frame) if sight.faces else None
         qr_of: dict[int, list[str]] = {}
         for code in codes:

@@ -83,7 +83,7 @@ class DeclarationService:
         gateway: DeclarationGateway,
         signing_key: Ed25519PrivateKey,
         qr_ttl: timedelta,
-        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_outcome: Callable[[str, int | None], None] = lambda outcome, province: None,
         jurisdictions: Jurisdictions | None = None,
         checkpoint_commune: Callable[[str], Awaitable[int | None]] | None = None,
     ) -> None:
@@ -94,7 +94,8 @@ class DeclarationService:
         self._receipt_key = receipt_key(signing_key)
         self._public = signing_key.public_key()
         self._qr_ttl = qr_ttl
-        self._on_outcome = on_outcome  # created | replayed | rejected | failed
+        # (created | replayed | rejected | failed, the residence province of a stored one)
+        self._on_outcome = on_outcome
 
     async def ping(self) -> bool:
         try:
@@ -122,7 +123,7 @@ class DeclarationService:
         try:
             refuse(check_declaration(body, today_in_vietnam()))
         except DomainError:
-            self._on_outcome("rejected")
+            self._on_outcome("rejected", None)
             raise
         record = DeclarationRecord.new(body)
         content = record.declaration.content_hash()
@@ -144,14 +145,15 @@ class DeclarationService:
             )
             stored = await self._gateway.submit(record.to_write(key, content, units))
         except DomainError:
-            self._on_outcome("failed")
+            self._on_outcome("failed", None)
             raise
         if not stored.created:  # a retry: answer with the first record
             record = DeclarationRecord.model_validate_json(stored.record_json)
             # The same key gives the first record's secret back; a body resubmitted
             # without a key could come from anyone who knows its content: no secret.
             secret = receipt_secret(self._receipt_key, record.id, key) if idempotency_header else ""
-        self._on_outcome("created" if stored.created else "replayed")
+        province = record.declaration.residence.province_code
+        self._on_outcome("created" if stored.created else "replayed", province)
         return SubmitReceipt(**self._receipt(record), receipt_secret=secret or None), stored.created
 
     async def record(self, declaration_id: str, field: str = "id") -> DeclarationRecord:

@@ -33,7 +33,7 @@ IOC_TARGET = "ioc"
 
 
 class OutcomeMetrics(Protocol):
-    def declaration(self, outcome: str) -> None: ...
+    def declaration(self, outcome: str, province: int | None = None) -> None: ...
 
 
 @cache
@@ -56,7 +56,7 @@ def declaration_service(
         gateway,
         signing_key,
         timedelta(hours=settings.qr_token_ttl_hours),
-        on_outcome=metrics.declaration if metrics else lambda outcome: None,
+        on_outcome=metrics.declaration if metrics else lambda outcome, province: None,
         jurisdictions=jurisdictions(settings),
         checkpoint_commune=CheckpointCommunes(CheckpointStore.of(settings)),
     )

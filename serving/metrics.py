@@ -12,8 +12,9 @@ class RayApiMetrics:
     def __init__(self) -> None:
         self._declarations = metrics.Counter(
             "dichte_declarations",
-            description="Declarations by outcome (created, replayed, rejected, failed)",
-            tag_keys=("outcome",),
+            description="Declarations by outcome (created, replayed, rejected, failed) "
+            "and, once stored, the residence province",
+            tag_keys=("outcome", "province"),
         )
         self._latency = metrics.Histogram(
             "dichte_request_latency_seconds",
@@ -28,8 +29,9 @@ class RayApiMetrics:
             tag_keys=("via",),
         )
 
-    def declaration(self, outcome: str) -> None:
-        self._declarations.inc(tags={"outcome": outcome})
+    def declaration(self, outcome: str, province: int | None = None) -> None:
+        tags = {"outcome": outcome, "province": "" if province is None else str(province)}
+        self._declarations.inc(tags=tags)
 
     def trace(self, via: str) -> None:
         self._traces.inc(tags={"via": via})

@@ -74,6 +74,9 @@ class OutboxStore:
             raise ValueError("OutboxStore needs a resolved redis_url")
         return cls(s.redis_url, key_prefix=s.redis_key_prefix)
 
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
     async def close(self) -> None:
         await self._redis.aclose()
 

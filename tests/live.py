@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any, NoReturn
 
 import httpx
 import pytest
+
+from tests.factories import distinct_declaration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,3 +230,52 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class DeclarationLoad:
+    """Clients submitting declarations without pause; what they were told, kept."""
+
+    def __init__(self, base: str, clients: int = 4) -> None:
+        self.acknowledged: list[str] = []  # ids answered 201
+        self.refused: list[httpx.Response] = []  # 503s while the store was away
+        self.broken: list[str] = []  # anything else: a hang, a reset, a 500
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._submit, args=(base,), daemon=True) for _ in range(clients)
+        ]
+
+    def __enter__(self) -> DeclarationLoad:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def _submit(self, base: str) -> None:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            while not self._stop.is_set():
+                try:
+                    r = http.post("/api/v1/declarations", json=distinct_declaration())
+                except httpx.HTTPError as e:
+                    self.broken.append(repr(e))
+                    continue
+                if r.status_code == 201:
+                    self.acknowledged.append(r.json()["id"])
+                elif r.status_code == 503:
+                    self.refused.append(r)
+                    time.sleep(0.05)
+                else:
+                    self.broken.append(f"{r.status_code} {r.text[:200]}")
+
+    def unreadable(self, server: LiveServer) -> list[str]:
+        """The acknowledged declarations that do not read back."""
+        province = {"Authorization": f"Bearer {server.staff_token('province', 44)}"}
+        with httpx.Client(base_url=server.base, headers=province, timeout=30) as http:
+            return [
+                i
+                for i in self.acknowledged
+                if http.get(f"/api/v1/declarations/{i}").status_code != 200
+            ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
 from dichte.serving.runtime import deployment_options
+from tests.live import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,3 +38,35 @@ def test_serve_config_is_a_valid_serve_deploy_config(name: str) -> None:
         assert options[deployment]["max_queued_requests"] > 0
         resources = options[deployment]["ray_actor_options"]
         assert ("num_gpus" in resources) == name.endswith("gpu.yaml")
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("promtool") is None:
+        missing("promtool is not installed; `make test` installs it as root (Debian: prometheus)")
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_prometheus_config_and_rules_pass_promtool() -> None:
+    monitoring = ROOT / "cluster" / "prometheus"
+    rules = _promtool("check", "rules", str(monitoring / "alerts.yml"))
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    config = _promtool("check", "config", str(monitoring / "prometheus.yml"))
+    assert config.returncode == 0, config.stdout + config.stderr  # also loads alerts.yml
+    groups = yaml.safe_load((monitoring / "alerts.yml").read_text())["groups"]
+    named = {rule["alert"] for group in groups for rule in group["rules"]}
+    # What an operator of checkpoints and the IOC feed must hear about.
+    assert {
+        "RedisUnreachable",
+        "IOCBacklogGrowing",
+        "CameraStreamDown",
+        "InferenceSlow",
+        "FeverRateSpike",
+        "BlackbodyDrift",
+    } <= named
+
+
+def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:
+    # The check above can fail: a rule with a bad expression is refused.
+    broken = tmp_path / "alerts.yml"
+    broken.write_text("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: rate(\n")
+    assert _promtool("check", "rules", str(broken)).returncode != 0
