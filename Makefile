@@ -21,6 +21,11 @@ SIM_FACES := $(wildcard ../shared/data/faces/labels)
 run: $(INSTALLED)
 	$(if $(SIM_FACES),DICHTE_SIM_FACES_DIR=$${DICHTE_SIM_FACES_DIR:-$(abspath ../shared/data/faces)}) $(BIN)/dichte run
 
+# A head and a worker node on this machine, dichte deployed over both (see README,
+# "Running on a cluster").
+cluster-demo: $(INSTALLED)
+	$(if $(SIM_FACES),DICHTE_SIM_FACES_DIR=$${DICHTE_SIM_FACES_DIR:-$(abspath ../shared/data/faces)}) $(BIN)/dichte cluster-demo
+
 # Browser tests drive Debian's Chromium, the monitoring tests Debian's Prometheus (and
 # its promtool); install them when we may (root + apt), else those tests are skipped
 # and say why (in CI they fail instead).

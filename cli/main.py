@@ -70,6 +70,56 @@ def run(
     console.print(f"dichte stopped ({time.monotonic() - stopping:.1f} s).")
 
 
+@app.command(name="cluster-demo")
+def cluster_demo(
+    workers: Annotated[int, typer.Option(help="Worker nodes besides the head")] = 1,
+    cpus_per_node: Annotated[float, typer.Option(help="Logical CPUs Ray gives each node")] = 2,
+    in_own_session: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """A Ray cluster of a head and worker nodes on this machine (each its own raylet and
+    metrics endpoint), dichte deployed on it as `dichte run` deploys it (the simulated
+    checkpoint streaming into camera actors), and where each actor and replica runs.
+    One machine shows placement and failover, not scale-out. Ctrl-C stops everything."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dichte.serving.local_cluster import local_cluster, placement
+    from dichte.serving.runtime import StopSignal, running, supervise
+
+    if not in_own_session:  # as `run`: our signals become one SIGTERM for the session
+        raise typer.Exit(
+            supervise(
+                [sys.executable, "-m", "dichte.cli.main", "cluster-demo", "--in-own-session"]
+                + [f"--workers={workers}", f"--cpus-per-node={cpus_per_node}"]
+            )
+        )
+    settings = _settings()
+    stop = StopSignal()
+    stop.listen()
+    # Short: Ray's socket paths under it must fit a Unix socket name.
+    temp_dir = Path(tempfile.mkdtemp(prefix="dichte-ray-"))
+    with local_cluster(temp_dir, workers=workers, cpus_per_node=cpus_per_node) as cluster:
+        console.print(f"Ray cluster: head and {workers} worker node(s) at {cluster.address}")
+        on_cluster = settings.model_copy(update={"ray_address": cluster.address})
+        with running(on_cluster, stop, cluster_is_ours=True) as live:
+            base = f"http://{live.http_host}:{live.http_port}"
+            console.print(f"[green]dichte is running on the cluster[/green]: {base}/")
+            time.sleep(10)  # the camera streams start once the application is up
+            head = cluster.cluster.head_node.node_id
+            for node, actors in sorted(placement(cluster.address).items()):
+                console.print(f"  {'head' if node == head else 'worker'} node {node[:12]}:")
+                for name, n in sorted(actors.items()):
+                    console.print(f"    {n} x {name}")
+            console.print(f"  Prometheus service discovery: {cluster.service_discovery_file}")
+            ports = ", ".join(str(p) for p in cluster.metrics_ports)
+            console.print(f"  metrics endpoints (head first): {ports}")
+            console.print("Ctrl-C or SIGTERM stops everything.")
+            stop.wait()
+            console.print("stopping ...")
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 async def _lane_pages(settings: Settings, base: str) -> list[str]:
     """The lane view of each checkpoint with cameras; in development, a staff token of
     its province to open it with (production: make one with `dichte token`)."""

@@ -42,9 +42,13 @@ def _enable_fast_ingress() -> None:
 
 
 @contextlib.contextmanager
-def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
+def running(
+    settings: Settings, stop: StopSignal, *, cluster_is_ours: bool = False
+) -> Iterator[Settings]:
     """Start everything; yields the settings actually in force (the Redis URL resolved).
-    A stop signal during start-up is kept and acted on once everything is up."""
+    A stop signal during start-up is kept and acted on once everything is up.
+    `cluster_is_ours`: the Ray at settings.ray_address is stopped whole after us (the
+    local cluster of `dichte cluster-demo`), so our application need not be taken off."""
     stop.listen()
     with contextlib.ExitStack() as stack:
         if not settings.redis_url:
@@ -72,7 +76,8 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
         stack.callback(ray.shutdown)
         stop.listen()  # Ray's core worker installs its own fatal SIGTERM handler: take it back
         serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
-        if settings.ray_address:
+        shared = settings.ray_address and not cluster_is_ours
+        if shared:
             # A shared cluster outlives us: take our application away. A local Ray is
             # stopped whole by ray.shutdown (serve.shutdown would wait 30 s on replicas
             # that HAProxy keeps connections open to).
@@ -83,7 +88,7 @@ def running(settings: Settings, stop: StopSignal) -> Iterator[Settings]:
             name=APP_NAME,
             route_prefix="/",
         )
-        if settings.ray_address:  # a shared cluster: our camera streams go with the app
+        if shared:  # a shared cluster: our camera streams go with the app
             stack.callback(_stop_cameras)
         yield settings
 
