@@ -90,8 +90,10 @@ def cluster_demo(
     if not in_own_session:  # as `run`: our signals become one SIGTERM for the session
         raise typer.Exit(
             supervise(
-                [sys.executable, "-m", "dichte.cli.main", "cluster-demo", "--in-own-session"]
-                + [f"--workers={workers}", f"--cpus-per-node={cpus_per_node}"]
+                [
+                    *(sys.executable, "-m", "dichte.cli.main", "cluster-demo", "--in-own-session"),
+                    *(f"--workers={workers}", f"--cpus-per-node={cpus_per_node}"),
+                ]
             )
         )
     settings = _settings()
