@@ -108,7 +108,7 @@ def cluster_demo(
             base = f"http://{live.http_host}:{live.http_port}"
             console.print(f"[green]dichte is running on the cluster[/green]: {base}/")
             time.sleep(10)  # the camera streams start once the application is up
-            head = cluster.cluster.head_node.node_id
+            head = cluster.head_node_id
             for node, actors in sorted(placement(cluster.address).items()):
                 console.print(f"  {'head' if node == head else 'worker'} node {node[:12]}:")
                 for name, n in sorted(actors.items()):

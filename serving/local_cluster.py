@@ -44,6 +44,11 @@ class LocalCluster:
         """Ray's Prometheus file-based service discovery: every live node's endpoint."""
         return self.temp_dir / SD_FILE
 
+    @property
+    def head_node_id(self) -> str:
+        head: Any = self.cluster.head_node
+        return str(head.node_id)
+
     def workers(self) -> list[Any]:
         return list(self.cluster.worker_nodes)
 
