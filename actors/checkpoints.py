@@ -12,7 +12,7 @@ from typing import Any
 import ray
 
 from dichte.domain.checkpoints import stream_key
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Settings, actor_resources
 from dichte.store.checkpoints import CheckpointStore
 
 SUPERVISOR_NAME = "camera-supervisor"
@@ -73,7 +73,10 @@ class CameraSupervisor:
             if name in self._running:
                 await self._stop(name)
             handle = CameraStream.options(  # type: ignore[attr-defined]
-                name=name, namespace=NAMESPACE, lifetime="detached"
+                name=name,
+                namespace=NAMESPACE,
+                lifetime="detached",
+                **actor_resources(self._workers, "CameraStream"),
             ).remote(self._workers, checkpoint.model_dump_json(), visible_id, self._app_name)
             self._running[name] = (key, handle)
         return {name: key for name, (key, _) in self._running.items()}
@@ -119,5 +122,9 @@ class CameraSupervisor:
 
 def get_or_create_supervisor(settings: dict[str, Any], app_name: str = "dichte") -> Any:
     return CameraSupervisor.options(  # type: ignore[attr-defined]
-        name=SUPERVISOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+        name=SUPERVISOR_NAME,
+        namespace=NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
+        **actor_resources(settings, "CameraSupervisor"),
     ).remote(settings, app_name)

@@ -14,7 +14,7 @@ import ray
 from ray.util import metrics
 
 from dichte.domain.records import Stored, Write
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Settings, actor_resources
 from dichte.store.batching import GroupCommit
 from dichte.store.declarations import DeclarationStore
 
@@ -23,9 +23,10 @@ NAMESPACE = "dichte"
 LATENCY_BOUNDARIES_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 
 
-# Restarted without limit and calls retried: safe because writes are idempotent.
+# Restarted without limit and calls retried: safe because writes are idempotent. Its CPU
+# share: `actors:` in the Serve config (cluster/serve_config.yaml).
 @ray.remote(  # type: ignore[call-overload]
-    max_restarts=-1, max_task_retries=-1, num_cpus=0.1, max_concurrency=4096
+    max_restarts=-1, max_task_retries=-1, num_cpus=0, max_concurrency=4096
 )
 class DeclarationStoreActor:
     def __init__(self, settings: dict[str, Any]) -> None:
@@ -65,6 +66,7 @@ def get_or_create_store_actor(settings: dict[str, Any]) -> Any:
         namespace=NAMESPACE,
         get_if_exists=True,
         lifetime="detached",
+        **actor_resources(settings, "DeclarationStoreActor"),
     ).remote(settings)
 
 

@@ -22,7 +22,7 @@ import httpx
 import ray
 from ray.util import metrics
 
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Settings, actor_resources
 from dichte.services.delivery import Delivery, DeliveryCounts, Target, UnitRouting
 from dichte.services.flags import FlagWatch
 from dichte.services.wiring import flag_service, ioc_target, webhook_target
@@ -199,5 +199,9 @@ def get_or_create_forwarder(settings: dict[str, Any]) -> Any:
     """The cluster's one forwarder, created (and so started) by whichever caller comes
     first."""
     return IOCForwarder.options(  # type: ignore[attr-defined]
-        name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+        name=ACTOR_NAME,
+        namespace=NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
+        **actor_resources(settings, "IOCForwarder"),
     ).remote(settings)

@@ -13,7 +13,7 @@ import numpy as np
 import ray
 
 from dichte.domain.keys import load_template_key
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Settings, actor_resources
 from dichte.domain.templates import Eye, IrisTemplate, Template
 from dichte.services.gallery import Gallery, IrisGallery, IrisSearch, Match, shard_of
 from dichte.store.gallery import IrisTemplateStore, TemplateStore
@@ -25,7 +25,8 @@ SHARD_NAME = "face-gallery-{}"
 NAMESPACE = "dichte"
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.1)
+# Its CPU share: `actors:` in the Serve config (cluster/serve_config.yaml).
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class GalleryShard:
     """One shard of the galleries. Restarted when it dies; it reloads from Redis, and a
     retried enrolment simply writes the same person's template again. Each gallery is
@@ -92,6 +93,7 @@ def _shards(settings: dict[str, Any], shards: int) -> list[Any]:
             namespace=NAMESPACE,
             get_if_exists=True,
             lifetime="detached",
+            **actor_resources(settings, "GalleryShard"),
         ).remote(settings, i, shards)
         for i in range(shards)
     ]

@@ -12,7 +12,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Settings, actor_resources
 from dichte.services.retention import RetentionService
 
 ACTOR_NAME = "retention-keeper"
@@ -70,5 +70,9 @@ def get_or_create_retention_keeper(
     """The cluster's one keeper, created (and so started) by whichever caller comes
     first; its first round comes `first_round_after_s` after it starts."""
     return RetentionKeeper.options(  # type: ignore[attr-defined]
-        name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+        name=ACTOR_NAME,
+        namespace=NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
+        **actor_resources(settings, "RetentionKeeper"),
     ).remote(settings, first_round_after_s)

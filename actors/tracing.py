@@ -22,7 +22,7 @@ from typing import Any
 
 import ray
 
-from dichte.domain.settings import Settings
+from dichte.domain.settings import Settings, actor_resources
 from dichte.domain.tracing import Query, TraceResult, trace
 from dichte.services.tracing import (
     INDEX_WAIT_S,
@@ -259,6 +259,7 @@ def tracing_shards(settings: dict[str, Any], shards: int) -> list[Any]:
             get_if_exists=True,
             lifetime="detached",
             scheduling_strategy="SPREAD",
+            **actor_resources(settings, "TracingShard"),
         ).remote(settings, i, shards)
         for i in range(shards)
     ]

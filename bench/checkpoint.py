@@ -205,7 +205,7 @@ def run_ray(
 
     from dichte.actors.checkpoints import NAMESPACE, SUPERVISOR_NAME, actor_name
     from dichte.serving.ingress import bind_ingress
-    from dichte.serving.runtime import deployment_options
+    from dichte.serving.serve_config import deployment_options
 
     ray.init(include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
     serve.start(http_options={"host": "127.0.0.1", "port": 0})

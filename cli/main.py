@@ -70,6 +70,22 @@ def run(
     console.print(f"dichte stopped ({time.monotonic() - stopping:.1f} s).")
 
 
+@app.command(name="serve-config")
+def serve_config(
+    gpu: Annotated[bool, typer.Option("--gpu", help="Write cluster/serve_config.gpu.yaml")] = False,
+) -> None:
+    """Print the Serve config for GPU clusters: cluster/serve_config.yaml with
+    cluster/serve_config.gpu-overlay.yaml laid over it (--gpu writes it in place)."""
+    from dichte.serving.serve_config import CLUSTER, gpu_config_text
+
+    text = gpu_config_text()
+    if gpu:
+        (CLUSTER / "serve_config.gpu.yaml").write_text(text)
+        console.print("wrote cluster/serve_config.gpu.yaml")
+    else:
+        print(text, end="")
+
+
 @app.command(name="cluster-demo")
 def cluster_demo(
     workers: Annotated[int, typer.Option(help="Worker nodes besides the head")] = 1,

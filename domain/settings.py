@@ -3,10 +3,12 @@ variables) and passed down to every actor and replica as a plain dict."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dichte.domain.events import Minimisation
@@ -20,6 +22,39 @@ class Mode(StrEnum):
 
 # Values that appear in documentation: refused as secrets in production.
 _DOCUMENTED_SECRETS = {"changethis", "secret", "dev"}
+
+
+class ActorResources(BaseModel):
+    """The share of a node one of dichte's own actors reserves (Ray's logical units)."""
+
+    model_config = ConfigDict(extra="forbid")
+    num_cpus: float = Field(0, ge=0)
+    num_gpus: float = Field(0, ge=0)
+
+
+# dichte's own actors (not Serve deployments), by class name.
+ACTOR_CLASSES = (
+    "DeclarationStoreActor",
+    "GalleryShard",
+    "TracingShard",
+    "CameraStream",
+    "CameraSupervisor",
+    "IOCForwarder",
+    "RetentionKeeper",
+)
+
+
+def check_actor_classes(names: Mapping[str, Any]) -> None:
+    unknown = set(names) - set(ACTOR_CLASSES)
+    if unknown:
+        raise ValueError(f"actors: no actor class {sorted(unknown)}; known: {ACTOR_CLASSES}")
+
+
+def actor_resources(settings: Mapping[str, Any], actor_class: str) -> dict[str, float]:
+    """Ray options for `actor_class` from the settings dict actors receive: what the
+    Serve config's `actors:` gives it, else nothing (the class's own default)."""
+    given = settings.get("actors", {}).get(actor_class)
+    return ActorResources.model_validate(given).model_dump() if given else {}
 
 
 class Settings(BaseSettings):
@@ -68,6 +103,11 @@ class Settings(BaseSettings):
     serve_config: Path = Field(
         Path("cluster/serve_config.yaml"),
         description="Serve config YAML: replicas, CPUs/GPUs and limits per deployment",
+    )
+    actors: dict[str, ActorResources] = Field(
+        default_factory=dict,
+        description="CPU/GPU share of each of dichte's own actors, by class name "
+        f"({', '.join(ACTOR_CLASSES)}); set by the Serve config's application args",
     )
     signing_key: SecretStr | None = Field(
         None, description="Ed25519 private key, 32 bytes base64; required in production"
@@ -262,6 +302,11 @@ class Settings(BaseSettings):
         description="Times an event a receiver refuses (4xx) is tried before it goes to "
         "the dead letters (a receiver that is down or answers 5xx is retried without end)",
     )
+
+    @model_validator(mode="after")
+    def _known_actors(self) -> Settings:
+        check_actor_classes(self.actors)
+        return self
 
     @model_validator(mode="after")
     def _ioc_needs_secret(self) -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
@@ -21,7 +21,7 @@ from dichte.actors.retention import get_or_create_retention_keeper
 from dichte.actors.tracing import ShardedTracer, tracing_shards
 from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
-from dichte.domain.settings import Settings
+from dichte.domain.settings import ActorResources, Settings, check_actor_classes
 from dichte.serving.composition import build_services
 from dichte.serving.inference_pool import InferencePool, IrisPool, VisionPool
 from dichte.store.epi import EpiStore
@@ -104,11 +104,21 @@ class IngressArgs(BaseModel):
         default_factory=dict,
         description="Overrides of the DICHTE_* settings, e.g. {redis_url: redis://...}",
     )
+    actors: dict[str, ActorResources] = Field(
+        default_factory=dict,
+        description="CPU/GPU share of each of dichte's own actors, by class name",
+    )
+
+    @field_validator("actors")
+    @classmethod
+    def _known(cls, actors: dict[str, ActorResources]) -> dict[str, ActorResources]:
+        check_actor_classes(actors)
+        return actors
 
 
 def build_app(args: dict[str, Any]) -> Application:
     parsed = IngressArgs.model_validate(args)
-    settings = Settings(**parsed.settings)
+    settings = Settings(**{"actors": parsed.actors, **parsed.settings})
     if not settings.redis_url:
         raise ValueError(
             "set DICHTE_REDIS_URL (or settings.redis_url in the Serve config); "

@@ -12,27 +12,13 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import yaml
 
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.services.checkpoints import load_checkpoints, simulated_checkpoint
 from dichte.serving.embedded_redis import EmbeddedRedis
+from dichte.serving.serve_config import APP_NAME, application_args, deployment_options
 from dichte.store.checkpoints import CheckpointStore
-
-APP_NAME = "dichte"
-
-
-def deployment_options(serve_config: Path, app_name: str = APP_NAME) -> dict[str, dict[str, Any]]:
-    """Per-deployment options from the Serve config YAML, keyed by deployment name."""
-    config = yaml.safe_load(serve_config.read_text())
-    for app in config.get("applications", []):
-        if app.get("name") == app_name:
-            return {d.pop("name"): d for d in app.get("deployments", [])}
-    raise ValueError(f"{serve_config} has no application named {app_name!r}")
 
 
 def _enable_fast_ingress() -> None:
@@ -56,6 +42,11 @@ def running(
             settings = settings.model_copy(update={"redis_url": redis.start()})
             stack.callback(redis.stop)
             redis.supervise()  # a crashed server comes back on the same file and socket
+        # The actors' shares come from the same file as the deployments'.
+        from dichte.serving.ingress import IngressArgs
+
+        args = IngressArgs.model_validate(application_args(settings.serve_config))
+        settings = settings.model_copy(update={"actors": {**args.actors, **settings.actors}})
         load_signing_key(settings)  # create the development key once, before any replica
         asyncio.run(seed_checkpoints(settings))  # before the API answers: it serves them
         if settings.fast_ingress:

@@ -18,9 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+import ray
 import yaml
+from ray.util.state import list_actors
 
 from dichte.serving.local_cluster import LocalCluster, local_cluster, placement
+from dichte.serving.serve_config import application_args
 from tests.live import (
     ROOT,
     SHARED_DATA,
@@ -86,6 +89,19 @@ def test_actors_and_replicas_spread_over_the_nodes(
         assert any(name.startswith("ServeReplica:dichte:") for name in counts), nodes
     everything = sum(nodes.values(), start=Counter[str]())
     assert everything["ServeReplica:dichte:DeclarationIngress"] >= 2, dict(everything)
+
+    # dichte's own actors reserve what the Serve config's `actors:` gives them.
+    given = application_args(ROOT / "cluster" / "serve_config.yaml")["actors"]
+    ray.init(address=cluster.address, namespace="dichte", log_to_driver=False)
+    try:
+        reserved = {
+            a.class_name: a.required_resources.get("CPU", 0)
+            for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=10_000)
+        }
+    finally:
+        ray.shutdown()
+    for actor_class, share in given.items():
+        assert reserved[actor_class] == pytest.approx(share["num_cpus"]), reserved
 
 
 def _metric_names_in(text: str) -> set[str]:

@@ -5,13 +5,21 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
-from dichte.serving.runtime import deployment_options
+from dichte.serving.ingress import IngressArgs
+from dichte.serving.serve_config import (
+    application,
+    application_args,
+    deployment_options,
+    gpu_config_text,
+    with_overlay,
+)
 from tests.live import missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +46,40 @@ def test_serve_config_is_a_valid_serve_deploy_config(name: str) -> None:
         assert options[deployment]["max_queued_requests"] > 0
         resources = options[deployment]["ray_actor_options"]
         assert ("num_gpus" in resources) == name.endswith("gpu.yaml")
+    # dichte's own actors take their shares from the same file, in names the builder knows.
+    args = IngressArgs.model_validate(application_args(path))
+    assert args.actors["DeclarationStoreActor"].num_cpus > 0
+
+
+def test_the_gpu_serve_config_is_the_cpu_one_with_the_overlay() -> None:
+    # Edit serve_config.yaml or the overlay, then `dichte serve-config --gpu`.
+    on_disk = (ROOT / "cluster" / "serve_config.gpu.yaml").read_text()
+    assert on_disk == gpu_config_text(ROOT / "cluster")
+
+
+def test_an_overlay_replaces_only_what_it_names() -> None:
+    base = yaml.safe_load((ROOT / "cluster" / "serve_config.yaml").read_text())
+    overlay = {"deployments": {"FaceDetector": {"ray_actor_options": {"num_gpus": 0.5}}}}
+    merged = deployment_options_of(with_overlay(base, overlay))
+    original = deployment_options_of(base)
+    assert merged["FaceDetector"]["ray_actor_options"] == {
+        **original["FaceDetector"]["ray_actor_options"],
+        "num_gpus": 0.5,
+    }
+    assert merged["FaceEmbedder"] == original["FaceEmbedder"]
+    with pytest.raises(ValueError, match="FaceDetektor"):
+        with_overlay(base, {"deployments": {"FaceDetektor": {}}})
+
+
+def test_an_unknown_actor_class_in_the_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="DeclarationStore"):
+        IngressArgs.model_validate({"actors": {"DeclarationStore": {"num_cpus": 1}}})
+    with pytest.raises(ValueError):
+        IngressArgs.model_validate({"actors": {"GalleryShard": {"num_cpus": -1}}})
+
+
+def deployment_options_of(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in application(config)["deployments"]}
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
