@@ -18,6 +18,7 @@ from dichte.domain.checkpoints import CameraConfig, CheckpointConfig, check_chec
 from dichte.domain.errors import DomainError, not_found, refuse
 from dichte.domain.records import covers
 from dichte.domain.screening import ScreeningEvent
+from dichte.domain.settings import Settings
 from dichte.domain.tokens import StaffClaims
 from dichte.store.checkpoints import CheckpointStore
 
@@ -191,3 +192,24 @@ class CheckpointService:
         if found is None:
             raise not_found("event_id", "event")
         return found
+
+
+async def seed_checkpoints(settings: Settings) -> list[str]:
+    """The shipped checkpoints (cluster/checkpoints.yaml) where the store has none of
+    their id (what staff changed is kept), and, when no camera is configured anywhere,
+    the simulated two-lane checkpoint. Returns the ids added."""
+    store = CheckpointStore.of(settings)
+    added = []
+    try:
+        path = settings.checkpoints_config
+        for config in load_checkpoints(path) if path.exists() else []:
+            if await store.add_if_absent(config):
+                added.append(config.id)
+        _, configs = await store.all()
+        if settings.simulated_checkpoint and not any(c.cameras for c in configs):
+            demo = simulated_checkpoint()
+            if await store.add_if_absent(demo):
+                added.append(demo.id)
+    finally:
+        await store.close()
+    return added

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,6 +23,7 @@ from dichte.actors.tracing import ShardedTracer, tracing_shards
 from dichte.api.app import create_app
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import ActorResources, Settings, check_actor_classes
+from dichte.services.checkpoints import seed_checkpoints
 from dichte.serving.composition import build_services
 from dichte.serving.inference_pool import InferencePool, IrisPool, VisionPool
 from dichte.store.epi import EpiStore
@@ -124,6 +126,8 @@ def build_app(args: dict[str, Any]) -> Application:
             "set DICHTE_REDIS_URL (or settings.redis_url in the Serve config); "
             "only `dichte run` starts an embedded Redis"
         )
+    # What `dichte run` does before it deploys: the shipped checkpoints into the store.
+    asyncio.run(seed_checkpoints(settings))
     return bind_ingress(settings)
 
 

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
-from dichte.services.checkpoints import load_checkpoints, simulated_checkpoint
+from dichte.services.checkpoints import seed_checkpoints
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.serving.serve_config import APP_NAME, application_args, deployment_options
-from dichte.store.checkpoints import CheckpointStore
 
 
 def _enable_fast_ingress() -> None:
@@ -82,27 +81,6 @@ def running(
         if shared:  # a shared cluster: our camera streams go with the app
             stack.callback(_stop_cameras)
         yield settings
-
-
-async def seed_checkpoints(settings: Settings) -> list[str]:
-    """The shipped checkpoints (cluster/checkpoints.yaml) where the store has none of
-    their id (what staff changed is kept), and, when no camera is configured anywhere,
-    the simulated two-lane checkpoint. Returns the ids added."""
-    store = CheckpointStore.of(settings)
-    added = []
-    try:
-        path = settings.checkpoints_config
-        for config in load_checkpoints(path) if path.exists() else []:
-            if await store.add_if_absent(config):
-                added.append(config.id)
-        _, configs = await store.all()
-        if settings.simulated_checkpoint and not any(c.cameras for c in configs):
-            demo = simulated_checkpoint()
-            if await store.add_if_absent(demo):
-                added.append(demo.id)
-    finally:
-        await store.close()
-    return added
 
 
 def _stop_cameras() -> None:

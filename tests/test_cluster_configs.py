@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ray
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
@@ -25,10 +26,32 @@ from tests.live import missing
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ray_cluster_config_passes_rays_own_schema() -> None:
-    config = yaml.safe_load((ROOT / "ray_config.yaml").read_text())
+@pytest.mark.parametrize("path", ["ray_config.yaml", "cluster/ray_config.aws.yaml"])
+def test_ray_cluster_configs_pass_rays_own_schema(path: str) -> None:
+    config = yaml.safe_load((ROOT / path).read_text())
     validate_config(prepare_config(config))  # what `ray up` does: raises on a bad field
-    assert config["available_node_types"]["gpu_worker"]["resources"]["GPU"] >= 1
+    # Every node exports metrics where cluster/prometheus/prometheus.yml expects them.
+    starts = " ".join(config["head_start_ray_commands"] + config["worker_start_ray_commands"])
+    assert starts.count("--metrics-export-port=8080") == 2
+    # What the launcher mounts exists here.
+    for source in config["file_mounts"].values():
+        assert (ROOT / source).exists(), source
+
+
+def test_the_on_premise_config_names_the_provinces_machines() -> None:
+    config = yaml.safe_load((ROOT / "ray_config.yaml").read_text())
+    assert config["provider"]["type"] == "local"
+    assert config["provider"]["head_ip"] and config["provider"]["worker_ips"]
+    # GPU machines get ONNX Runtime's CUDA build.
+    assert any("[gpu]" in c and "nvidia-smi" in c for c in config["setup_commands"])
+
+
+def test_the_cloud_config_has_a_cpu_head_and_gpu_workers() -> None:
+    config = yaml.safe_load((ROOT / "cluster" / "ray_config.aws.yaml").read_text())
+    types = config["available_node_types"]
+    assert "GPU" not in types[config["head_node_type"]]["resources"]
+    assert types["gpu_worker"]["resources"]["GPU"] >= 1
+    assert types["gpu_worker"]["max_workers"] >= types["gpu_worker"]["min_workers"]
 
 
 @pytest.mark.parametrize("name", ["serve_config.yaml", "serve_config.gpu.yaml"])
@@ -112,3 +135,25 @@ def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:
     broken = tmp_path / "alerts.yml"
     broken.write_text("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: rate(\n")
     assert _promtool("check", "rules", str(broken)).returncode != 0
+
+
+def test_the_kuberay_service_runs_the_gpu_serve_config_with_gcs_fault_tolerance() -> None:
+    manifest = yaml.safe_load((ROOT / "cluster" / "kuberay" / "rayservice.yaml").read_text())
+    assert (manifest["apiVersion"], manifest["kind"]) == ("ray.io/v1", "RayService")
+    serve_config = yaml.safe_load(manifest["spec"]["serveConfigV2"])
+    ServeDeploySchema.model_validate(serve_config)
+    gpu = yaml.safe_load((ROOT / "cluster" / "serve_config.gpu.yaml").read_text())
+    assert serve_config["applications"] == gpu["applications"], (
+        "cluster/kuberay/rayservice.yaml's serveConfigV2 differs from serve_config.gpu.yaml"
+    )
+    cluster = manifest["spec"]["rayClusterConfig"]
+    assert cluster["rayVersion"] == ray.__version__  # the Ray the project installs
+    assert cluster["gcsFaultToleranceOptions"]["redisAddress"]
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    assert all(g["rayStartParams"]["metrics-export-port"] == "8080" for g in groups)
+    limits = [
+        c["resources"]["limits"]
+        for g in cluster["workerGroupSpecs"]
+        for c in g["template"]["spec"]["containers"]
+    ]
+    assert any("nvidia.com/gpu" in lim for lim in limits)
