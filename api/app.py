@@ -64,7 +64,11 @@ _HEALTH_DOC = {
 }
 
 
-def create_app(settings: Settings, services: Services) -> FastAPI:
+def create_app(
+    settings: Settings, services: Services, unavailable: tuple[type[Exception], ...] = ()
+) -> FastAPI:
+    """`unavailable`: the store's exceptions that mean "not now" (connection lost, a
+    failover under way): answered 503 with Retry-After instead of 500."""
     app = FastAPI(
         title="dichte",
         version="0.1.0",
@@ -73,7 +77,7 @@ def create_app(settings: Settings, services: Services) -> FastAPI:
         '`{"errors": [{field, code, message_vi, message_en}]}`.',
     )
     app.state.services = services
-    install_error_handlers(app)
+    install_error_handlers(app, unavailable)
     app.add_middleware(
         BodySizeLimit,
         limit=settings.max_body_bytes,

@@ -113,7 +113,14 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return error_response(500, [FieldError.of("request", "internal_error")])
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("store unavailable: %r", exc)
+    return error_response(503, [FieldError.of("store", "store_unavailable")])
+
+
+def install_error_handlers(app: FastAPI, unavailable: tuple[type[Exception], ...] = ()) -> None:
+    for kind in unavailable:
+        app.add_exception_handler(kind, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -26,6 +26,7 @@ from dichte.domain.settings import ActorResources, Settings, check_actor_classes
 from dichte.services.checkpoints import seed_checkpoints
 from dichte.serving.composition import build_services
 from dichte.serving.inference_pool import InferencePool, IrisPool, VisionPool
+from dichte.store.connection import UNAVAILABLE
 from dichte.store.epi import EpiStore
 
 
@@ -95,7 +96,7 @@ class DeclarationIngress:
                 else None
             ),
         )
-        return create_app(s, services)
+        return create_app(s, services, UNAVAILABLE)
 
 
 class IngressArgs(BaseModel):

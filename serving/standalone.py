@@ -15,6 +15,7 @@ from dichte.api.metrics import PrometheusMetrics
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.serving.composition import build_services
+from dichte.store.connection import UNAVAILABLE
 from dichte.store.declarations import DeclarationStore
 from dichte.store.epi import EpiStore
 
@@ -30,6 +31,6 @@ def build_standalone_app(settings: Settings | None = None) -> FastAPI:
         signing_key=load_signing_key(settings),
         metrics=PrometheusMetrics(),
     )
-    app = create_app(settings, services)
+    app = create_app(settings, services, UNAVAILABLE)
     app.mount("/metrics", make_asgi_app())
     return app

@@ -7,7 +7,8 @@ Each write is one Lua script, atomic on the server: it either finds the
 idempotency key and returns the first record's id, or writes the record, its
 indexes, the person's profile, a checkpoint passage (when declared at one), the daily
 counter and the IOC outbox entry together. A call returns
-only after Redis has executed the script (and, with appendfsync always, synced it).
+only after Redis has executed the script (and, with appendfsync always, synced it;
+with strict durability behind Sentinels, after a replica has it too).
 The record, the profile and the phone index expire with the declaration retention
 (refreshed by each new declaration of the person).
 """
@@ -21,7 +22,12 @@ from dichte.domain.errors import DomainError
 from dichte.domain.records import Stored, Write
 from dichte.domain.settings import Settings
 from dichte.store.batching import GroupCommit
-from dichte.store.connection import ScriptsInPipelines, connect
+from dichte.store.connection import (
+    ScriptsInPipelines,
+    connect,
+    replicas_to_wait,
+    replicated,
+)
 from dichte.store.keys import Keys
 
 _SUBMIT = """
@@ -53,8 +59,10 @@ class DeclarationStore:
         idempotency_window_s: int = 86_400,
         retention_s: int = 28 * 86_400,
         max_batch: int = 512,
+        replicas: int = 0,
     ) -> None:
         self._redis = connect(redis_url)
+        self._replicas = replicas  # acknowledged once this many replicas have it
         self._keys = Keys(key_prefix)
         self._window = idempotency_window_s
         self._retention_s = retention_s
@@ -72,6 +80,7 @@ class DeclarationStore:
             key_prefix=s.redis_key_prefix,
             idempotency_window_s=s.idempotency_window_hours * 3600,
             retention_s=s.declaration_retention_days * 86_400,
+            replicas=replicas_to_wait(s.redis_url, s.strict_durability),
         )
 
     async def submit(self, write: Write) -> Stored:
@@ -101,6 +110,8 @@ class DeclarationStore:
             # Run again after a node lacked the script, the batch stores nothing twice:
             # a write the first run stored is answered as a replay (created: false).
             results = await self._scripts.execute(fill)
+            if self._replicas:
+                await replicated(self._redis, self._keys.replication_probe(), self._replicas)
             replays = {i: r.split(":", 1) for i, r in enumerate(results) if r}
             earlier: dict[str, str | None] = {}
             if replays:

@@ -20,7 +20,7 @@ from dichte.domain.settings import Settings
 from dichte.domain.tracing import MAX_STAY_S, Passage, Query, Stay
 from dichte.domain.venues import Venue
 from dichte.store import stays
-from dichte.store.connection import connect
+from dichte.store.connection import connect, replicas_to_wait, replicated
 from dichte.store.keys import Keys
 
 # A check-in is written slot by slot (store.keys: a Redis Cluster keeps the person's
@@ -177,8 +177,10 @@ class EpiStore:
         key_prefix: str = "dichte",
         person_retention_s: int = 28 * 86_400,
         case_retention_s: int = 365 * 86_400,
+        replicas: int = 0,
     ) -> None:
         self._redis = connect(redis_url)
+        self._replicas = replicas  # check-ins acknowledged once this many replicas have them
         # Check-ins are binary members (store.stays): read and written undecoded.
         self._bytes = connect(redis_url, decode=False)
         self.keys = Keys(key_prefix)
@@ -202,6 +204,7 @@ class EpiStore:
             key_prefix=s.redis_key_prefix,
             person_retention_s=s.declaration_retention_days * 86_400,
             case_retention_s=s.case_retention_days * 86_400,
+            replicas=replicas_to_wait(s.redis_url, s.strict_durability),
         )
 
     async def close(self) -> None:
@@ -329,6 +332,7 @@ class EpiStore:
                 CHECKIN_RECORDED_S,
             ],
         )
+        await self._replicated()
         return bool(int(created)), start
 
     async def check_out(
@@ -354,7 +358,12 @@ class EpiStore:
         await self._bytes.xadd(
             self.keys.tracing_changes(), changes, maxlen=TRACING_CHANGES_KEPT, approximate=True
         )
+        await self._replicated()
         return closed_now, start, end
+
+    async def _replicated(self) -> None:
+        if self._replicas:
+            await replicated(self._redis, self.keys.replication_probe(), self._replicas)
 
     async def tracing_position(self) -> str:
         """The id of the latest check-in change ("0-0": none): what the tracing index

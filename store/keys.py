@@ -111,6 +111,10 @@ class Keys:
     def person_of_stays_key(self, key: str) -> str:
         return key[len(self.prefix) + 12 : -1]
 
+    def replication_probe(self) -> str:
+        """Written just before a WAIT (store.connection.replicated)."""
+        return self._k("replication-probe")
+
     def checkin_recorded(self, person_id: str, venue_id: str, start: int) -> str:
         """Set once a check-in is announced (store.epi: a retried write announces it
         once); kept a few minutes."""

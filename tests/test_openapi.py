@@ -4,6 +4,7 @@ a schema (or a media type, for pictures), and its error answers are the one shap
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dichte.api.app import create_app
 from dichte.domain.settings import Settings
+from dichte.domain.venues import Venue, sign_venue_code
 from dichte.serving.composition import build_services
+from dichte.store.connection import UNAVAILABLE
 from dichte.store.declarations import DeclarationStore
 from dichte.store.epi import EpiStore
 from tests.factories import declaration
@@ -73,22 +76,38 @@ def test_every_error_answer_is_the_one_shape(
     assert wrong == []
 
 
-def test_a_store_outage_is_a_503_that_says_when_to_retry() -> None:
+def _app_without_redis(key: Ed25519PrivateKey) -> Any:
     settings = Settings(redis_url=NOWHERE)
     services = build_services(
         settings,
         declarations_gateway=DeclarationStore(NOWHERE),
         epi_store=EpiStore(NOWHERE),
-        signing_key=Ed25519PrivateKey.generate(),
+        signing_key=key,
     )
-    app = create_app(settings, services)
+    return create_app(settings, services, UNAVAILABLE)
 
-    async def submit() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
+
+def _post(app: Any, path: str, body: dict[str, Any]) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://dichte") as http:
-            return await http.post("/api/v1/declarations", json=declaration())
+            return await http.post(path, json=body)
 
-    answer = asyncio.run(submit())
-    assert answer.status_code == 503, answer.text
-    assert answer.json()["errors"][0]["code"] == "store_unavailable"
-    assert int(answer.headers["Retry-After"]) > 0
+    return asyncio.run(go())
+
+
+def test_a_store_outage_is_a_503_that_says_when_to_retry() -> None:
+    key = Ed25519PrivateKey.generate()
+    app = _app_without_redis(key)
+    venue = Venue.model_construct(id="ab" * 16, created_at=datetime.now(UTC))
+    checkin = {
+        "venue_code": sign_venue_code(key, venue),
+        "document_number": "045190000001",
+    }
+    # Through the declaration store's own refusal, and through a Redis error raised
+    # anywhere else (the check-in's venue and person look-ups).
+    for path, body in (("/api/v1/declarations", declaration()), ("/api/v1/checkins", checkin)):
+        answer = _post(app, path, body)
+        assert answer.status_code == 503, (path, answer.text)
+        assert answer.json()["errors"][0]["code"] == "store_unavailable"
+        assert int(answer.headers["Retry-After"]) > 0
