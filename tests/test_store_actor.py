@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,10 @@ import ray
 from dichte.actors.declaration_store import get_or_create_store_actor
 from dichte.actors.retention import get_or_create_retention_keeper
 from dichte.domain.declaration import DeclarationCreate
+from dichte.domain.errors import DomainError
 from dichte.domain.records import DeclarationRecord, Write
 from dichte.domain.settings import Settings
+from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.store.connection import connect_sync
 from dichte.store.epi import EpiStore
 from dichte.store.keys import Keys
@@ -126,3 +130,35 @@ def wait_for_round(keeper: Any, timeout: float = 60) -> dict[str, Any]:
             return last
         time.sleep(0.2)
     raise AssertionError("no retention round ran")
+
+
+def test_an_external_redis_killed_and_restarted_replays_and_the_actor_reconnects(
+    ray_started: None, tmp_path: Path
+) -> None:
+    # An operator's Redis: its own process and append-only file, restarted by them
+    # (systemd) after a crash; dichte's store actor is not restarted.
+    external = EmbeddedRedis(tmp_path)
+    url = external.start()
+    settings = Settings(redis_url=url, redis_key_prefix="ext", data_dir=tmp_path)
+    actor = get_or_create_store_actor(settings.for_workers())
+    try:
+        acknowledged = [ray.get(actor.submit.remote(w), timeout=30) for w in writes(100)]
+        pid = external.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        refused = ray.get(actor.submit_many.remote(writes(5)), timeout=60)
+        assert all(isinstance(r, DomainError) and r.status == 503 for r in refused), refused
+
+        restarted = EmbeddedRedis(tmp_path)  # the same folder: the same append-only file
+        assert restarted.start() == url
+        try:
+            # The same actor, without a restart, writes again on its next call.
+            acknowledged += [ray.get(actor.submit.remote(w), timeout=30) for w in writes(100)]
+            client = connect_sync(url, decode=True)
+            ids = [json.loads(s.record_json)["id"] for s in acknowledged]
+            kept = sum(client.exists(Keys("ext").declaration(i)) for i in ids)
+            assert kept == len(ids) == 200
+        finally:
+            restarted.stop()
+    finally:
+        ray.kill(actor, no_restart=True)
