@@ -34,6 +34,11 @@ class LocalCluster:
     cluster: Cluster
     temp_dir: Path
     metrics_ports: list[int]  # head first
+    dashboard_port: int  # where `serve deploy --address` and `serve status` reach it
+
+    @property
+    def dashboard(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
 
     @property
     def address(self) -> str:
@@ -68,13 +73,14 @@ def local_cluster(
     saved = dict(os.environ)
     os.environ.update({**_SERVE_INGRESS_ENV, **(env or {})})
     ports = [_free_port() for _ in range(workers + 1)]
+    dashboard_port = _free_port()
     try:
         cluster = Cluster(
             initialize_head=True,
             head_node_args={
                 "num_cpus": cpus_per_node,
                 "include_dashboard": True,  # its reporter writes the discovery file
-                "dashboard_port": _free_port(),
+                "dashboard_port": dashboard_port,
                 "metrics_export_port": ports[0],
                 "temp_dir": str(temp_dir),
             },
@@ -86,7 +92,7 @@ def local_cluster(
         os.environ.clear()
         os.environ.update(saved)
     try:
-        yield LocalCluster(cluster, temp_dir, ports)
+        yield LocalCluster(cluster, temp_dir, ports, dashboard_port)
     finally:
         cluster.shutdown()
 
