@@ -205,8 +205,9 @@ def run_ray(
 
     from dichte.actors.checkpoints import NAMESPACE, SUPERVISOR_NAME, actor_name
     from dichte.serving.ingress import bind_ingress
-    from dichte.serving.serve_config import deployment_options
+    from dichte.serving.serve_config import deployment_options, with_actor_shares
 
+    settings = with_actor_shares(settings.model_copy(update={"serve_config": serve_config}))
     ray.init(include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
     serve.start(http_options={"host": "127.0.0.1", "port": 0})
     serve.run(

@@ -17,7 +17,7 @@ from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.services.checkpoints import seed_checkpoints
 from dichte.serving.embedded_redis import EmbeddedRedis
-from dichte.serving.serve_config import APP_NAME, application_args, deployment_options
+from dichte.serving.serve_config import APP_NAME, deployment_options, with_actor_shares
 
 
 def _enable_fast_ingress() -> None:
@@ -41,11 +41,7 @@ def running(
             settings = settings.model_copy(update={"redis_url": redis.start()})
             stack.callback(redis.stop)
             redis.supervise()  # a crashed server comes back on the same file and socket
-        # The actors' shares come from the same file as the deployments'.
-        from dichte.serving.ingress import IngressArgs
-
-        args = IngressArgs.model_validate(application_args(settings.serve_config))
-        settings = settings.model_copy(update={"actors": {**args.actors, **settings.actors}})
+        settings = with_actor_shares(settings)  # from the same file as the deployments'
         load_signing_key(settings)  # create the development key once, before any replica
         asyncio.run(seed_checkpoints(settings))  # before the API answers: it serves them
         if settings.fast_ingress:

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from dichte.domain.settings import ActorResources, Settings, check_actor_classes
+
 APP_NAME = "dichte"
 CLUSTER = Path("cluster")
 GPU_OVERLAY = "serve_config.gpu-overlay.yaml"
@@ -37,6 +39,15 @@ def application_args(serve_config: Path, app_name: str = APP_NAME) -> dict[str, 
     """The `args:` handed to the application builder (`build_app`)."""
     args = application(yaml.safe_load(serve_config.read_text()), app_name).get("args") or {}
     return dict(args)
+
+
+def with_actor_shares(settings: Settings) -> Settings:
+    """`settings` with the actors' shares of its Serve config (`args.actors`) under
+    those the settings give themselves (DICHTE_ACTORS)."""
+    given = application_args(settings.serve_config).get("actors") or {}
+    check_actor_classes(given)
+    shares = {name: ActorResources.model_validate(v) for name, v in given.items()}
+    return settings.model_copy(update={"actors": {**shares, **settings.actors}})
 
 
 def _merge(base: Any, over: Any) -> Any:

@@ -13,12 +13,14 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
+from dichte.domain.settings import Settings, actor_resources
 from dichte.serving.ingress import IngressArgs
 from dichte.serving.serve_config import (
     application,
     application_args,
     deployment_options,
     gpu_config_text,
+    with_actor_shares,
     with_overlay,
 )
 from tests.live import missing
@@ -157,3 +159,19 @@ def test_the_kuberay_service_runs_the_gpu_serve_config_with_gcs_fault_tolerance(
         for c in g["template"]["spec"]["containers"]
     ]
     assert any("nvidia.com/gpu" in lim for lim in limits)
+
+
+def test_actor_shares_come_from_the_serve_config_under_the_settings_own() -> None:
+    settings = Settings(
+        serve_config=ROOT / "cluster" / "serve_config.yaml",
+        actors={"GalleryShard": {"num_cpus": 0.5}},
+    )
+    workers = with_actor_shares(settings).for_workers()
+    given = application_args(ROOT / "cluster" / "serve_config.yaml")["actors"]
+    # What the file gives, as Ray options; what the settings give wins; others: nothing.
+    assert actor_resources(workers, "DeclarationStoreActor") == {
+        "num_cpus": given["DeclarationStoreActor"]["num_cpus"],
+        "num_gpus": 0,
+    }
+    assert actor_resources(workers, "GalleryShard") == {"num_cpus": 0.5, "num_gpus": 0}
+    assert actor_resources(workers, "IOCForwarder") == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -98,3 +99,28 @@ def test_a_supervised_server_killed_outright_comes_back_with_its_data(tmp_path: 
     except redis.ConnectionError:
         answered = False
     assert not answered, "a server stopped on purpose was restarted"
+
+
+def test_a_copy_of_the_append_only_file_restores_the_store_elsewhere(tmp_path: Path) -> None:
+    # The backup README describes: rewrite the file, copy it while the system runs;
+    # the restore: the copy in an empty data folder's redis/, then start.
+    with EmbeddedRedis(tmp_path / "live") as server:
+        client = redis.Redis.from_url(server.url)
+        for i in range(100):
+            client.set(f"k{i}", i)
+        client.bgrewriteaof()
+        while True:
+            info = client.info("persistence")
+            if not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+                break
+            time.sleep(0.05)
+        client.set("after-the-rewrite", "kept")
+        backup = tmp_path / "backup.aof"
+        shutil.copy(server.dir / "appendonly.aof", backup)
+    restored_dir = tmp_path / "restored" / "redis"
+    restored_dir.mkdir(parents=True)
+    shutil.copy(backup, restored_dir / "appendonly.aof")
+    with EmbeddedRedis(tmp_path / "restored") as restored:
+        client = redis.Redis.from_url(restored.url)
+        assert [int(client.get(f"k{i}")) for i in range(100)] == list(range(100))
+        assert client.get("after-the-rewrite") == b"kept"
