@@ -236,7 +236,7 @@ class DeclarationLoad:
     """Clients submitting declarations without pause; what they were told, kept."""
 
     def __init__(self, base: str, clients: int = 4) -> None:
-        self.acknowledged: list[str] = []  # ids answered 201
+        self.acknowledged: list[str] = []  # ids answered 201 (or 200: a replay)
         self.refused: list[httpx.Response] = []  # 503s while the store was away
         self.broken: list[str] = []  # anything else: a hang, a reset, a 500
         self._stop = threading.Event()
@@ -262,13 +262,20 @@ class DeclarationLoad:
                 except httpx.HTTPError as e:
                     self.broken.append(repr(e))
                     continue
-                if r.status_code == 201:
+                # 200: a replay of one already stored (a proxy's retry of a request
+                # whose first answer was lost): acknowledged, the same record.
+                if r.status_code in (201, 200):
                     self.acknowledged.append(r.json()["id"])
                 elif r.status_code == 503:
                     self.refused.append(r)
                     time.sleep(0.05)
                 else:
                     self.broken.append(f"{r.status_code} {r.text[:200]}")
+
+    def hung_or_failed_in_the_app(self) -> list[str]:
+        """What no client should see: a request that timed out (30 s), or an error the
+        application answered other than 503 (its 500s carry the one error shape)."""
+        return [b for b in self.broken if "Timeout" in b or '"errors"' in b]
 
     def unreadable(self, server: LiveServer) -> list[str]:
         """The acknowledged declarations that do not read back."""

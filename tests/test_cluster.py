@@ -184,12 +184,13 @@ def test_prometheus_scrapes_every_node_with_the_shipped_config(
         return {int(r["metric"]["instance"].rsplit(":", 1)[1]) for r in up}
 
     wait_for(lambda: set(cluster.metrics_ports) <= scraped_nodes(), 90, "both nodes scraped")
-    created = wait_for(
-        lambda: _query(prometheus, 'sum(ray_dichte_declarations_total{outcome="created"})'),
-        90,
-        "declarations scraped",
-    )
-    assert float(created[0]["value"][1]) >= 10
+
+    def created() -> float:
+        found = _query(prometheus, 'sum(ray_dichte_declarations_total{outcome="created"})')
+        return float(found[0]["value"][1]) if found else 0.0
+
+    # At least the ten this test made (scrapes every 2 s: wait for one after them).
+    wait_for(lambda: created() >= 10, 90, "the declarations scraped")
     wait_for(
         lambda: _query(prometheus, "sum(rate(ray_dichte_camera_frames_processed_total[1m])) > 0"),
         120,
@@ -271,8 +272,11 @@ def _serve(cluster: LocalCluster, *args: str) -> str:
 def _ingress_replicas(cluster: LocalCluster) -> int:
     """Running API replicas once the application is healthy (what `serve status` shows,
     read from the same endpoint), else -1."""
-    details = httpx.get(f"{cluster.dashboard}/api/serve/applications/", timeout=10).json()
-    app = details["applications"]["dichte"]
+    try:
+        details = httpx.get(f"{cluster.dashboard}/api/serve/applications/", timeout=10).json()
+        app = details["applications"]["dichte"]
+    except (httpx.HTTPError, ValueError, KeyError):  # the dashboard busy with the deploy
+        return -1
     ingress = app["deployments"].get("DeclarationIngress")  # none while it is built
     if app["status"] != "RUNNING" or not ingress or ingress["status"] != "HEALTHY":
         return -1
@@ -342,7 +346,7 @@ def test_losing_a_worker_node_under_load_loses_nothing_acknowledged(
     moved_s = time.monotonic() - lost_at
     # A request in flight on the lost node may see its connection drop (the client
     # retries it); none is answered with an error other than 503, none hangs.
-    assert all("Timeout" not in b and not b[:1].isdigit() for b in load.broken), load.broken
+    assert not load.hung_or_failed_in_the_app(), load.broken
     missing_ids = load.unreadable(server)
     assert not missing_ids, f"{len(missing_ids)} of {len(load.acknowledged)} acknowledged are lost"
     print(
