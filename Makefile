@@ -52,7 +52,7 @@ lint: $(INSTALLED)
 	MYPYPATH=$(MYPY_PATH) $(BIN)/mypy $(foreach p,$(PACKAGES),-p dichte.$(p))
 
 bench: $(INSTALLED)
-	cd bench && ../$(BIN)/python declarations.py && ../$(BIN)/python checkins.py && ../$(BIN)/python tracing.py && ../$(BIN)/python tracing_wave.py && ../$(BIN)/python thermal.py && ../$(BIN)/python qr.py && ../$(BIN)/python faces.py && ../$(BIN)/python checkpoint.py && ../$(BIN)/python forwarder.py && ../$(BIN)/python reports.py && ../$(BIN)/python iris.py
+	cd bench && ../$(BIN)/python declarations.py && ../$(BIN)/python checkins.py && ../$(BIN)/python tracing.py && ../$(BIN)/python tracing_wave.py && ../$(BIN)/python thermal.py && ../$(BIN)/python qr.py && ../$(BIN)/python faces.py && ../$(BIN)/python checkpoint.py && ../$(BIN)/python forwarder.py && ../$(BIN)/python reports.py && ../$(BIN)/python iris.py && ../$(BIN)/python cluster.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

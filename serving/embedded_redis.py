@@ -45,7 +45,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -94,7 +95,7 @@ class EmbeddedRedis:
             listen = ["port 0", f"unixsocket {sock}", "unixsocketperm 700"]
             self.url = f"unix://{sock}"
         else:
-            port = _free_port()
+            port = free_port()
             listen = ["bind 127.0.0.1", f"port {port}"]
             self.url = f"redis://127.0.0.1:{port}/0"
         config = self.dir / "redis.conf"

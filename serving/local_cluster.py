@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,16 +16,12 @@ from typing import Any
 
 from ray.cluster_utils import Cluster
 
+from dichte.serving.embedded_redis import free_port
+
 # Serve's controller and proxies read these from the environment of the node they
 # run on, so they are set when the nodes start, not in the driver.
 _SERVE_INGRESS_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 SD_FILE = "prom_metrics_service_discovery.json"  # written by the head's dashboard
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -72,8 +67,8 @@ def local_cluster(
     temp_dir.mkdir(parents=True, exist_ok=True)
     saved = dict(os.environ)
     os.environ.update({**_SERVE_INGRESS_ENV, **(env or {})})
-    ports = [_free_port() for _ in range(workers + 1)]
-    dashboard_port = _free_port()
+    ports = [free_port() for _ in range(workers + 1)]
+    dashboard_port = free_port()
     try:
         cluster = Cluster(
             initialize_head=True,

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,15 +19,10 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
+from dichte.serving.embedded_redis import free_port
 from tests.factories import distinct_declaration
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -63,6 +57,18 @@ class LiveServer:
         return out.stdout.strip()
 
 
+def serve_ports() -> dict[str, str]:
+    """Ports Serve's HAProxy takes, fixed by default: free ones, so that two systems
+    on this machine (a test's and another's) do not collide."""
+    return {
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        # The proxy HAProxy falls back to while no replica is up: a second system
+        # would send its first requests to the first one's.
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+    }
+
+
 @contextlib.contextmanager
 def live_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     port, metrics_port = free_port(), free_port()
@@ -74,13 +80,8 @@ def live_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iter
         DICHTE_VENUE_REGISTRATIONS_PER_HOUR="5",
         # The tests bring their own checkpoints; a simulated one would load every test.
         DICHTE_SIMULATED_CHECKPOINT="false",
-        # HAProxy's own stats ports are fixed by default: two servers would collide.
-        RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()),
-        RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
-        # So is the proxy HAProxy falls back to while no replica is up: a second server
-        # would send its first requests to the first one's.
-        RAY_SERVE_FALLBACK_PROXY_HTTP_PORT=str(free_port()),
     )
+    env.update(serve_ports())
     env.update(extra_env or {})
     log = data_dir.parent / f"run-{port}.log"
     # What `make run` runs, in the same way: the supervisor that forwards signals.
@@ -276,6 +277,17 @@ class DeclarationLoad:
         """What no client should see: a request that timed out (30 s), or an error the
         application answered other than 503 (its 500s carry the one error shape)."""
         return [b for b in self.broken if "Timeout" in b or '"errors"' in b]
+
+    def nothing_lost_or_hung(self, server: LiveServer) -> str:
+        """Fails when a request hung or the application answered an error other than
+        503, or when an acknowledged declaration does not read back; else a summary."""
+        assert not self.hung_or_failed_in_the_app(), self.broken
+        missing = self.unreadable(server)
+        assert not missing, f"{len(missing)} of {len(self.acknowledged)} acknowledged are lost"
+        return (
+            f"{len(self.acknowledged)} acknowledged, {len(self.refused)} refused (503), "
+            f"{len(self.broken)} cut: {self.broken[:3]}"
+        )
 
     def unreadable(self, server: LiveServer) -> list[str]:
         """The acknowledged declarations that do not read back."""

@@ -33,6 +33,7 @@ from tests.live import (
     free_port,
     live_server,
     missing,
+    serve_ports,
     wait_for,
 )
 
@@ -43,13 +44,7 @@ DASHBOARD = ROOT / "cluster" / "grafana" / "dichte.json"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    # Serve's HAProxy ports are fixed by default; a test run may have another Serve up.
-    env = {
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
-    }
-    with local_cluster(tmp_path_factory.mktemp("ray"), workers=1, env=env) as c:
+    with local_cluster(tmp_path_factory.mktemp("ray"), workers=1, env=serve_ports()) as c:
         yield c
 
 
@@ -270,15 +265,16 @@ def _serve(cluster: LocalCluster, *args: str) -> str:
 
 
 def _ingress_replicas(cluster: LocalCluster) -> int:
-    """Running API replicas once the application is healthy (what `serve status` shows,
-    read from the same endpoint), else -1."""
+    """The API deployment's running replicas once it is healthy (what `serve status`
+    shows, from the same endpoint), else -1. The other deployments are not waited for:
+    under the cameras' load they may be scaling themselves."""
     try:
         details = httpx.get(f"{cluster.dashboard}/api/serve/applications/", timeout=10).json()
         app = details["applications"]["dichte"]
     except (httpx.HTTPError, ValueError, KeyError):  # the dashboard busy with the deploy
         return -1
     ingress = app["deployments"].get("DeclarationIngress")  # none while it is built
-    if app["status"] != "RUNNING" or not ingress or ingress["status"] != "HEALTHY":
+    if not ingress or ingress["status"] != "HEALTHY":
         return -1
     return sum(r["state"] == "RUNNING" for r in ingress["replicas"])
 
@@ -291,16 +287,11 @@ def test_serve_deploy_scales_the_api_up_and_down_under_load(
         for replicas in (3, 2):
             _serve(cluster, "deploy", str(_serve_config_for(server, replicas, tmp_path)))
             wait_for(
-                lambda n=replicas: _ingress_replicas(cluster) == n, 180, f"{replicas} API replicas"
+                lambda n=replicas: _ingress_replicas(cluster) == n, 300, f"{replicas} API replicas"
             )
             before = len(load.acknowledged)
             wait_for(lambda b=before: len(load.acknowledged) >= b + 20, 60, "declarations after")
-    missing = load.unreadable(server)
-    assert not missing, f"{len(missing)} of {len(load.acknowledged)} acknowledged are lost"
-    print(
-        f"scaled 2 -> 3 -> 2 API replicas: {len(load.acknowledged)} acknowledged, "
-        f"{len(load.refused)} refused (503), {len(load.broken)} failed: {load.broken[:3]}"
-    )
+    print(f"scaled 2 -> 3 -> 2 API replicas: {load.nothing_lost_or_hung(server)}")
     # Keep-alive clients went on through both changes: no connection cut, no error.
     assert load.broken == []
 
@@ -346,12 +337,6 @@ def test_losing_a_worker_node_under_load_loses_nothing_acknowledged(
     moved_s = time.monotonic() - lost_at
     # A request in flight on the lost node may see its connection drop (the client
     # retries it); none is answered with an error other than 503, none hangs.
-    assert not load.hung_or_failed_in_the_app(), load.broken
-    missing_ids = load.unreadable(server)
-    assert not missing_ids, f"{len(missing_ids)} of {len(load.acknowledged)} acknowledged are lost"
-    print(
-        f"worker node lost: writes resumed in {resumed_s:.1f} s, actors moved in {moved_s:.1f} s; "
-        f"{len(load.acknowledged)} "
-        f"acknowledged, {len(load.refused)} refused (503), {len(load.broken)} broken: "
-        f"{load.broken[:3]}"
-    )
+    summary = load.nothing_lost_or_hung(server)
+    print(f"worker node lost: writes resumed in {resumed_s:.1f} s, ", end="")
+    print(f"actors moved in {moved_s:.1f} s; {summary}")

@@ -55,15 +55,8 @@ def test_an_api_replica_killed_under_load_is_replaced_and_no_request_hangs(
     # requests in flight on the killed replica are counted, not excused: Serve's HAProxy
     # answers them itself, with its connection closed or a plain-text 500 (it rewrites
     # its own 502 so; README, "Faults, as tested").
-    assert not load.hung_or_failed_in_the_app(), load.broken
     assert all(int(r.headers["Retry-After"]) > 0 for r in load.refused)
-    missing = load.unreadable(server)
-    assert not missing, f"{len(missing)} of {len(load.acknowledged)} acknowledged are lost"
-    print(
-        f"replica killed: replaced in {replaced_s:.1f} s; {len(load.acknowledged)} "
-        f"acknowledged, {len(load.refused)} refused (503), {len(load.broken)} connections "
-        f"cut: {load.broken[:3]}"
-    )
+    print(f"replica killed: replaced in {replaced_s:.1f} s; {load.nothing_lost_or_hung(server)}")
 
 
 def test_embedded_redis_killed_under_load_comes_back_and_loses_nothing(
