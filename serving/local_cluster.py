@@ -17,10 +17,8 @@ from typing import Any
 from ray.cluster_utils import Cluster
 
 from dichte.serving.embedded_redis import free_port
+from dichte.serving.runtime import FAST_INGRESS_ENV
 
-# Serve's controller and proxies read these from the environment of the node they
-# run on, so they are set when the nodes start, not in the driver.
-_SERVE_INGRESS_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 SD_FILE = "prom_metrics_service_discovery.json"  # written by the head's dashboard
 
 
@@ -66,7 +64,7 @@ def local_cluster(
     what the nodes' processes see in addition (Serve's ingress settings, ports)."""
     temp_dir.mkdir(parents=True, exist_ok=True)
     saved = dict(os.environ)
-    os.environ.update({**_SERVE_INGRESS_ENV, **(env or {})})
+    os.environ.update({**FAST_INGRESS_ENV, **(env or {})})
     ports = [free_port() for _ in range(workers + 1)]
     dashboard_port = free_port()
     try:

@@ -20,10 +20,14 @@ from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.serving.serve_config import APP_NAME, deployment_options, with_actor_shares
 
 
+# Serve's HAProxy ingress. Read by Serve's controller and proxies from the environment
+# of the node they start on: set before ray.init (or before the nodes start).
+FAST_INGRESS_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+
+
 def _enable_fast_ingress() -> None:
-    # Read by Serve's controller and proxies when they start: set before ray.init.
-    os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
-    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    for name, value in FAST_INGRESS_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 @contextlib.contextmanager
