@@ -19,7 +19,6 @@ from dichte.services.checkpoints import seed_checkpoints
 from dichte.serving.embedded_redis import EmbeddedRedis
 from dichte.serving.serve_config import APP_NAME, deployment_options, with_actor_shares
 
-
 # Serve's HAProxy ingress. Read by Serve's controller and proxies from the environment
 # of the node they start on: set before ray.init (or before the nodes start).
 FAST_INGRESS_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
