@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ray._common.utils import get_ray_address_file
 from ray.cluster_utils import Cluster
 
 from dichte.serving.embedded_redis import free_port
-from dichte.serving.runtime import FAST_INGRESS_ENV
+from dichte.serving.runtime import FAST_INGRESS_ENV, haproxy_ports
 
 SD_FILE = "prom_metrics_service_discovery.json"  # written by the head's dashboard
 
@@ -61,10 +62,13 @@ def local_cluster(
 ) -> Iterator[LocalCluster]:
     """A head and `workers` worker nodes, `cpus_per_node` logical CPUs each (on one
     machine they share its cores: the count is what Ray schedules against). `env` is
-    what the nodes' processes see in addition (Serve's ingress settings, ports)."""
+    what the nodes' processes see in addition."""
     temp_dir.mkdir(parents=True, exist_ok=True)
+    # Ray's cluster_utils records the address in its default temp dir, which a fresh
+    # machine does not have yet.
+    Path(get_ray_address_file(None)).parent.mkdir(parents=True, exist_ok=True)
     saved = dict(os.environ)
-    os.environ.update({**FAST_INGRESS_ENV, **(env or {})})
+    os.environ.update({**FAST_INGRESS_ENV, **haproxy_ports(), **(env or {})})
     ports = [free_port() for _ in range(workers + 1)]
     dashboard_port = free_port()
     try:

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import yaml
 from ray.util.state import list_actors
 
 from dichte.serving.local_cluster import LocalCluster, local_cluster, placement
-from dichte.serving.serve_config import application_args
+from dichte.serving.serve_config import application, application_args
 from tests.live import (
     ROOT,
     SHARED_DATA,
@@ -32,7 +33,6 @@ from tests.live import (
     free_port,
     live_server,
     missing,
-    serve_ports,
     wait_for,
 )
 
@@ -43,7 +43,7 @@ DASHBOARD = ROOT / "cluster" / "grafana" / "dichte.json"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with local_cluster(tmp_path_factory.mktemp("ray"), workers=1, env=serve_ports()) as c:
+    with local_cluster(tmp_path_factory.mktemp("ray"), workers=1) as c:
         yield c
 
 
@@ -231,6 +231,69 @@ def _ready(prometheus: str) -> bool:
         return httpx.get(f"{prometheus}/-/ready", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _serve_config_for(server: LiveServer, ingress_replicas: int, folder: Path) -> Path:
+    """The shipped Serve config as an operator deploys it to this running system: its
+    settings in the application's args, and the API's replica count set."""
+    config = yaml.safe_load((ROOT / "cluster" / "serve_config.yaml").read_text())
+    del config["http_options"]  # Serve's HTTP is up already, on the test's port
+    app = application(config)
+    settings = {k[7:].lower(): v for k, v in server.env.items() if k.startswith("DICHTE_")}
+    settings.pop("ray_address")
+    settings["redis_url"] = (server.data_dir / "redis" / "url").read_text().strip()
+    app["args"]["settings"] = settings
+    (ingress,) = [d for d in app["deployments"] if d["name"] == "DeclarationIngress"]
+    scaling = ingress["autoscaling_config"]
+    scaling.update(min_replicas=ingress_replicas, initial_replicas=ingress_replicas)
+    scaling["max_replicas"] = max(scaling["max_replicas"], ingress_replicas)
+    path = folder / f"serve_config.{ingress_replicas}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _serve(cluster: LocalCluster, *args: str) -> str:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "serve"), *args, "--address", cluster.dashboard],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _ingress_replicas(cluster: LocalCluster) -> int:
+    """The API deployment's running replicas once it is healthy (what `serve status`
+    shows, from the same endpoint), else -1. The other deployments are not waited for:
+    under the cameras' load they may be scaling themselves."""
+    try:
+        details = httpx.get(f"{cluster.dashboard}/api/serve/applications/", timeout=10).json()
+        app = details["applications"]["dichte"]
+    except (httpx.HTTPError, ValueError, KeyError):  # the dashboard busy with the deploy
+        return -1
+    ingress = app["deployments"].get("DeclarationIngress")  # none while it is built
+    if not ingress or ingress["status"] != "HEALTHY":
+        return -1
+    return sum(r["state"] == "RUNNING" for r in ingress["replicas"])
+
+
+def test_serve_deploy_scales_the_api_up_and_down_under_load(
+    cluster: LocalCluster, server: LiveServer, tmp_path: Path
+) -> None:
+    with DeclarationLoad(server.base, clients=4) as load:
+        wait_for(lambda: len(load.acknowledged) >= 20, 60, "declarations before scaling")
+        for replicas in (3, 2):
+            _serve(cluster, "deploy", str(_serve_config_for(server, replicas, tmp_path)))
+            wait_for(
+                lambda n=replicas: _ingress_replicas(cluster) == n, 300, f"{replicas} API replicas"
+            )
+            before = len(load.acknowledged)
+            wait_for(lambda b=before: len(load.acknowledged) >= b + 20, 60, "declarations after")
+    print(f"scaled 2 -> 3 -> 2 API replicas: {load.nothing_lost_or_hung(server)}")
+    # Keep-alive clients went on through both changes: no connection cut or closed
+    # before an answer, no error.
+    assert load.broken == [] and load.resent == []
 
 
 def test_losing_a_worker_node_under_load_loses_nothing_acknowledged(

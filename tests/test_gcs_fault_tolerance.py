@@ -17,7 +17,6 @@ from tests.live import (
     LiveServer,
     free_port,
     live_server,
-    serve_ports,
     wait_for,
 )
 from tests.redis_sentinel import SentinelGroup
@@ -37,10 +36,7 @@ def gcs_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def cluster(gcs_redis: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    env = {
-        "RAY_REDIS_ADDRESS": f"127.0.0.1:{gcs_redis}",
-        **serve_ports(),
-    }
+    env = {"RAY_REDIS_ADDRESS": f"127.0.0.1:{gcs_redis}"}
     with local_cluster(tmp_path_factory.mktemp("ray"), workers=1, env=env) as c:
         yield c
 
