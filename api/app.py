@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from dichte.api.deps import AllServices, Services
 from dichte.api.errors import BodySizeLimit, install_error_handlers
 from dichte.api.metrics import RequestTiming
+from dichte.api.replay_guard import ReplayGuard
 from dichte.api.routes import (
     admin_units,
     cases,
@@ -78,6 +79,9 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app, unavailable)
+    app.add_middleware(
+        ReplayGuard, replays=services.replays, prefix=API_PREFIX, unavailable=unavailable
+    )
     app.add_middleware(
         BodySizeLimit,
         limit=settings.max_body_bytes,

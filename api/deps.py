@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Form, Header, Request
 
 from dichte.api.metrics import ApiMetrics
+from dichte.api.replay_guard import Replays
 from dichte.domain.errors import DomainError
 from dichte.domain.tokens import StaffClaims, verify_staff
 from dichte.services.cases import CaseService
@@ -46,6 +47,7 @@ class Services:
     faces: FaceService | None = None  # None: face recognition not deployed here
     iris: IrisService | None = None  # None: iris recognition not deployed here
     screenings: ScreeningService | None = None  # None: no inference here (standalone)
+    replays: Replays | None = None  # None: writes are not guarded against repeats
 
 
 async def _services(request: Request) -> Services:

@@ -46,6 +46,12 @@ MESSAGES: dict[str, Bilingual] = {
         "Hệ thống lưu trữ tạm thời không khả dụng, vui lòng thử lại.",
         "Storage is temporarily unavailable, please retry ({detail}).",
     ),
+    "interrupted": (
+        "Yêu cầu bị gián đoạn trước khi có kết quả và có thể đã được ghi nhận; "
+        "vui lòng kiểm tra trước khi gửi lại.",
+        "The request was interrupted before it was answered and may have been applied; "
+        "check before sending it again.",
+    ),
     "idempotency_key_reused": (
         "Khóa Idempotency-Key đã được dùng cho một tờ khai khác.",
         "This Idempotency-Key was already used for a different declaration.",
@@ -293,6 +299,7 @@ STATUS: dict[str, int] = {
     "rate_limited": 429,
     "internal_error": 500,
     "store_unavailable": 503,
+    "interrupted": 503,
     "faces_unavailable": 503,
     "iris_unavailable": 503,
     "vision_unavailable": 503,

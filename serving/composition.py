@@ -32,6 +32,7 @@ from dichte.store.checkpoints import CheckpointStore
 from dichte.store.epi import EpiStore
 from dichte.store.inspections import InspectionStore
 from dichte.store.outbox import OutboxStore
+from dichte.store.replays import ReplayStore
 from dichte.store.stats import StatsStore
 
 
@@ -100,6 +101,7 @@ def build_services(
             else None
         ),
         public_key=signing_key.public_key(),
+        replays=ReplayStore.of(settings),
         metrics=metrics,
         trust_forwarded_for=settings.trust_forwarded_for,
         faces=(

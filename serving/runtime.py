@@ -16,16 +16,39 @@ from collections.abc import Iterator
 from dichte.domain.keys import load_signing_key
 from dichte.domain.settings import Settings
 from dichte.services.checkpoints import seed_checkpoints
-from dichte.serving.embedded_redis import EmbeddedRedis
+from dichte.serving.embedded_redis import EmbeddedRedis, free_port
 from dichte.serving.serve_config import APP_NAME, deployment_options, with_actor_shares
 
 # Serve's HAProxy ingress. Read by Serve's controller and proxies from the environment
-# of the node they start on: set before ray.init (or before the nodes start).
-FAST_INGRESS_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+# of the node they start on: set before ray.init (or before the nodes start); on a
+# cluster, cluster/ray.env. A request whose replica died before answering (an empty
+# response) is sent again to another replica: api.replay_guard keeps that to once for
+# writes that are not idempotent by themselves.
+FAST_INGRESS_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
+    "RAY_SERVE_HAPROXY_RETRIES": "2",
+}
 
 
-def _enable_fast_ingress() -> None:
-    for name, value in FAST_INGRESS_ENV.items():
+def haproxy_ports() -> dict[str, str]:
+    """Free ports for what Serve's HAProxy opens besides the HTTP port: its stats and
+    metrics, and the Serve proxy it falls back to while no replica is up. Serve's
+    defaults are fixed ports: a second system on the machine would fail to start its
+    HAProxy, or send its first requests to the first system's proxy."""
+    return {
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+    }
+
+
+def _enable_fast_ingress(settings: Settings) -> None:
+    """For the Ray we start ourselves (its processes inherit our environment); an
+    operator's cluster nodes have their own."""
+    ours = {} if settings.ray_address else haproxy_ports()
+    for name, value in {**FAST_INGRESS_ENV, **ours}.items():
         os.environ.setdefault(name, value)
 
 
@@ -48,7 +71,7 @@ def running(
         load_signing_key(settings)  # create the development key once, before any replica
         asyncio.run(seed_checkpoints(settings))  # before the API answers: it serves them
         if settings.fast_ingress:
-            _enable_fast_ingress()
+            _enable_fast_ingress(settings)
 
         import ray
         from ray import serve

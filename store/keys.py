@@ -30,6 +30,10 @@ class Keys:
     def idempotency(self, key: str) -> str:
         return self._k("idem", key)
 
+    def replay(self, request: str) -> str:
+        """A write's answer by its request id (api.replay_guard)."""
+        return self._k("replay", request)
+
     def declarations_of_document(self, document_hash: str) -> str:
         return self._k("decl", "by_doc", document_hash)
 

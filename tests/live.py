@@ -57,18 +57,6 @@ class LiveServer:
         return out.stdout.strip()
 
 
-def serve_ports() -> dict[str, str]:
-    """Ports Serve's HAProxy takes, fixed by default: free ones, so that two systems
-    on this machine (a test's and another's) do not collide."""
-    return {
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-        # The proxy HAProxy falls back to while no replica is up: a second system
-        # would send its first requests to the first one's.
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
-    }
-
-
 @contextlib.contextmanager
 def live_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     port, metrics_port = free_port(), free_port()
@@ -81,7 +69,6 @@ def live_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iter
         # The tests bring their own checkpoints; a simulated one would load every test.
         DICHTE_SIMULATED_CHECKPOINT="false",
     )
-    env.update(serve_ports())
     env.update(extra_env or {})
     log = data_dir.parent / f"run-{port}.log"
     # What `make run` runs, in the same way: the supervisor that forwards signals.
@@ -240,6 +227,7 @@ class DeclarationLoad:
         self.acknowledged: list[str] = []  # ids answered 201 (or 200: a replay)
         self.refused: list[httpx.Response] = []  # 503s while the store was away
         self.broken: list[str] = []  # anything else: a hang, a reset, a 500
+        self.resent: list[str] = []  # closed before any answer, so sent again
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._submit, args=(base,), daemon=True) for _ in range(clients)
@@ -258,8 +246,9 @@ class DeclarationLoad:
     def _submit(self, base: str) -> None:
         with httpx.Client(base_url=base, timeout=30) as http:
             while not self._stop.is_set():
+                body = distinct_declaration()
                 try:
-                    r = http.post("/api/v1/declarations", json=distinct_declaration())
+                    r = self._post(http, body)
                 except httpx.HTTPError as e:
                     self.broken.append(repr(e))
                     continue
@@ -272,6 +261,18 @@ class DeclarationLoad:
                     time.sleep(0.05)
                 else:
                     self.broken.append(f"{r.status_code} {r.text[:200]}")
+
+    def _post(self, http: httpx.Client, body: dict[str, Any]) -> httpx.Response:
+        """As a browser does: a request whose kept-alive connection the server closed
+        before answering (it was closing it as the request went out) is sent once more,
+        on a new connection; a declaration is safe to send again."""
+        try:
+            return http.post("/api/v1/declarations", json=body)
+        except httpx.RemoteProtocolError as e:
+            if "without sending a response" not in str(e):
+                raise
+            self.resent.append(repr(e))
+            return http.post("/api/v1/declarations", json=body)
 
     def hung_or_failed_in_the_app(self) -> list[str]:
         """What no client should see: a request that timed out (30 s), or an error the
@@ -286,7 +287,7 @@ class DeclarationLoad:
         assert not missing, f"{len(missing)} of {len(self.acknowledged)} acknowledged are lost"
         return (
             f"{len(self.acknowledged)} acknowledged, {len(self.refused)} refused (503), "
-            f"{len(self.broken)} cut: {self.broken[:3]}"
+            f"{len(self.resent)} sent again, {len(self.broken)} cut: {self.broken[:3]}"
         )
 
     def unreadable(self, server: LiveServer) -> list[str]:

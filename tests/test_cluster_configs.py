@@ -15,6 +15,7 @@ from ray.serve.schema import ServeDeploySchema
 
 from dichte.domain.settings import Settings, actor_resources
 from dichte.serving.ingress import IngressArgs
+from dichte.serving.runtime import FAST_INGRESS_ENV
 from dichte.serving.serve_config import (
     application,
     application_args,
@@ -38,6 +39,31 @@ def test_ray_cluster_configs_pass_rays_own_schema(path: str) -> None:
     # What the launcher mounts exists here.
     for source in config["file_mounts"].values():
         assert (ROOT / source).exists(), source
+
+
+def _sourced(env_file: Path) -> dict[str, str]:
+    """What a node's shell has after the start commands' `set -a; . file; set +a`."""
+    shown = subprocess.run(
+        ["bash", "-c", f"set -a; . {env_file}; set +a; env -0"],
+        env={},
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return dict(line.split("=", 1) for line in shown.split("\0") if line.startswith("RAY_"))
+
+
+@pytest.mark.parametrize("path", ["ray_config.yaml", "cluster/ray_config.aws.yaml"])
+def test_every_node_starts_with_the_ingress_environment_dichte_run_uses(path: str) -> None:
+    assert _sourced(ROOT / "cluster" / "ray.env") == FAST_INGRESS_ENV
+    config = yaml.safe_load((ROOT / path).read_text())
+    for start in (config["head_start_ray_commands"], config["worker_start_ray_commands"]):
+        ray_start = next(c for c in start if "ray start" in c)
+        assert ray_start.index(". ~/dichte/cluster/ray.env") < ray_start.index("ray start")
+    manifest = yaml.safe_load((ROOT / "cluster" / "kuberay" / "rayservice.yaml").read_text())
+    cluster = manifest["spec"]["rayClusterConfig"]
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        for container in group["template"]["spec"]["containers"]:
+            assert {e["name"]: e["value"] for e in container["env"]} == FAST_INGRESS_ENV
 
 
 def test_the_on_premise_config_names_the_provinces_machines() -> None:
