@@ -12,6 +12,7 @@ second attempt is safe, and they are the hot paths."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 from typing import Protocol
 
@@ -60,10 +61,14 @@ class ReplayGuard:
             return None
         if self.replays is None or self.repeatable.match(scope["path"]):
             return None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id" and 0 < len(value) <= 128:
-                return f"{scope['method']} {scope['path']} {value.decode('latin-1')}"
-        return None
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"")
+        if not 0 < len(request_id) <= 128:
+            return None
+        # The caller's credentials are part of the key: a repeat from anyone else,
+        # knowing the id, is not handed the first caller's answer.
+        caller = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()[:16]
+        return f"{scope['method']} {scope['path']} {request_id.decode('latin-1')} {caller}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = self._request_id(scope)

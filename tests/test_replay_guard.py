@@ -5,6 +5,7 @@ the repeat gets the first answer; one whose first attempt never answered gets 50
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +45,13 @@ def test_a_repeated_write_is_applied_once_and_answered_alike(
     assert (again.status_code, again.json()) == (201, first.json())  # one order, not two
     assert again.headers["x-replayed"] == "true" and "x-replayed" not in first.headers
 
+    # Someone else repeating the id is not handed the answer: without the staff token,
+    # refused as any request without one.
+    stranger = http.post(
+        "/api/v1/quarantine-orders", headers={"x-request-id": headers["x-request-id"]}, json=order
+    )
+    assert only_error(stranger, 401)["code"] == "unauthorized"
+
     # Under a new request id the same body is a new request: a second order.
     other = http.post("/api/v1/quarantine-orders", headers=province, json=order)
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
@@ -56,7 +64,8 @@ def test_a_write_whose_first_attempt_never_answered_is_not_applied_again(
     request_id = str(uuid.uuid4())
     # What a replica that died mid-request leaves: the request claimed, no answer.
     store = redis.Redis.from_url((server.data_dir / "redis" / "url").read_text().strip())
-    claimed = Keys("dichte").replay(f"POST /api/v1/quarantine-orders {request_id}")
+    caller = hashlib.sha256(province["Authorization"].encode()).hexdigest()[:16]
+    claimed = Keys("dichte").replay(f"POST /api/v1/quarantine-orders {request_id} {caller}")
     store.set(claimed, b"", ex=60)
     headers = {**province, "x-request-id": request_id}
     for _ in range(2):
