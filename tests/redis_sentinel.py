@@ -38,6 +38,25 @@ class SentinelGroup:
         finally:
             client.close()
 
+    def diagnosis(self) -> str:
+        """What the Sentinels know, and their logs' ends: for a failover that did not
+        happen."""
+        lines = []
+        for port in self.sentinel_ports:
+            client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+            try:
+                master = client.sentinel_master(SERVICE)
+                replicas = client.sentinel_slaves(SERVICE)
+                lines.append(f"sentinel {port}: {master} replicas {replicas}")
+            except redis.RedisError as e:
+                lines.append(f"sentinel {port}: {e!r}")
+            finally:
+                client.close()
+            log = self.folder / f"sentinel-{port}.log"
+            if log.exists():
+                lines.append(log.read_text()[-1500:])
+        return "\n".join(lines)
+
     def kill(self, port: int) -> None:
         """SIGKILL, as a lost machine."""
         process = self.servers.pop(port)

@@ -9,11 +9,13 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dichte.store.connection import SentinelAddress, connect, parse_sentinel
 from dichte.store.declarations import DeclarationStore
 from dichte.store.keys import Keys
+from tests.live import DeclarationLoad, live_server, wait_for
 from tests.redis_sentinel import sentinel_group
 from tests.test_store import new_write
 
@@ -110,3 +112,49 @@ def test_losing_the_primary_promotes_a_replica_and_writes_resume(
             assert lost == []
         else:  # asynchronous replication: at most what was in flight to the replica
             assert len(lost) < len(acknowledged) // 2
+
+
+def test_dichte_run_behind_sentinels_rides_out_a_failover(tmp_path: Path) -> None:
+    # The default mode: writes resume once a replica is promoted (strict mode also
+    # waits for the other replica to follow the new primary; the store test above
+    # covers it).
+    with sentinel_group(tmp_path / "redis", replicas=1) as group:
+        env = {"DICHTE_REDIS_URL": group.url}
+        with live_server(tmp_path / "var", env) as server:
+            with DeclarationLoad(server.base, clients=4) as load:
+                wait_for(lambda: len(load.acknowledged) >= 30, 60, "declarations")
+                first = group.primary_port()
+                group.kill(first)
+                killed_at, before = time.monotonic(), len(load.acknowledged)
+                try:
+                    wait_for(lambda: len(load.acknowledged) >= before + 50, 180, "writes to resume")
+                except AssertionError:
+                    print(group.diagnosis())
+                    print("refused:", [r.text[:200] for r in load.refused[-3:]])
+                    print("broken:", load.broken[-3:])
+                    print(server.log.read_text()[-3000:])
+                    raise
+                resumed_s = time.monotonic() - killed_at
+            assert group.primary_port() != first
+            # Refused while there was no primary: 503 with Retry-After, never a hang or 500.
+            assert not load.broken, load.broken[:5]
+            assert all(int(r.headers["Retry-After"]) > 0 for r in load.refused)
+            # Asynchronous replication: at most the writes in flight to the replica.
+            missing = load.unreadable(server)
+            assert len(missing) <= 5, f"{len(missing)} of {len(load.acknowledged)} lost"
+            health = wait_for(
+                lambda: redis_health(server.base) == "ok", 30, "/healthz ok after the failover"
+            )
+            assert health
+            print(
+                f"writes resumed {resumed_s:.1f} s after the kill; "
+                f"{len(load.acknowledged)} acknowledged, {len(missing)} lost, "
+                f"{len(load.refused)} refused (503)"
+            )
+
+
+def redis_health(base: str) -> str:
+    try:
+        return str(httpx.get(f"{base}/healthz", timeout=5).json()["status"])
+    except (httpx.HTTPError, ValueError):
+        return "unreachable"
