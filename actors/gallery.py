@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import ray
 
-from dichte.domain.keys import load_template_key
+from dichte.domain.keys import load_template_keys
 from dichte.domain.settings import Settings, actor_resources
 from dichte.domain.templates import Eye, IrisTemplate, Template
 from dichte.services.gallery import Gallery, IrisGallery, IrisSearch, Match, shard_of
@@ -35,11 +35,12 @@ class GalleryShard:
     def __init__(self, settings: dict[str, Any], shard: int, shards: int) -> None:
         s = Settings(**settings)
         assert s.redis_url, "GalleryShard needs a resolved redis_url"
-        key, retention_s = load_template_key(s), s.biometric_retention_days * 86_400
-        self._faces = Gallery(TemplateStore(s.redis_url, s.redis_key_prefix, key), retention_s)
-        self._irises = IrisGallery(
-            IrisTemplateStore(s.redis_url, s.redis_key_prefix, key), retention_s
-        )
+        key, *previous = load_template_keys(s)
+        retention_s = s.biometric_retention_days * 86_400
+        faces = TemplateStore(s.redis_url, s.redis_key_prefix, key, previous)
+        self._faces = Gallery(faces, retention_s)
+        irises = IrisTemplateStore(s.redis_url, s.redis_key_prefix, key, previous)
+        self._irises = IrisGallery(irises, retention_s)
         self._shard, self._shards = shard, shards
         self._loaded: set[int] = set()  # ids of the galleries read in
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Form, Header, Request
 
 from dichte.api.metrics import ApiMetrics
 from dichte.api.replay_guard import Replays
 from dichte.domain.errors import DomainError
-from dichte.domain.tokens import StaffClaims, verify_staff
+from dichte.domain.tokens import StaffClaims, Verifier, verify_staff
 from dichte.services.cases import CaseService
 from dichte.services.checkins import CheckinService
 from dichte.services.checkpoints import CheckpointService
@@ -41,7 +40,7 @@ class Services:
     flags: FlagService
     inspections: InspectionService
     reports: ReportService
-    public_key: Ed25519PublicKey
+    public_key: Verifier  # staff tokens: the signing key's, and earlier keys' in a rotation
     metrics: ApiMetrics
     trust_forwarded_for: bool = False
     faces: FaceService | None = None  # None: face recognition not deployed here

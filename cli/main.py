@@ -230,6 +230,38 @@ def prune(
 
 
 @app.command()
+def reseal() -> None:
+    """Seal every face and iris template that opens only with a previous template key
+    (DICHTE_PREVIOUS_TEMPLATE_KEYS) again with DICHTE_TEMPLATE_KEY; afterwards the
+    previous keys can be dropped (README, "Keys"). Safe while the system runs. Uses
+    DICHTE_REDIS_URL, else the embedded Redis of DICHTE_DATA_DIR (running or not)."""
+    from dichte.domain.keys import load_template_keys
+    from dichte.store.gallery import IrisTemplateStore, TemplateStore
+
+    with store_settings(_settings()) as settings:
+        key, *previous = load_template_keys(settings)
+        url, prefix = settings.redis_url or "", settings.redis_key_prefix
+
+        async def go() -> list[tuple[str, int, int]]:
+            done = []
+            for kind, store in (
+                ("face", TemplateStore(url, prefix, key, previous)),
+                ("iris", IrisTemplateStore(url, prefix, key, previous)),
+            ):
+                try:
+                    done.append((kind, await store.reseal(), store.unreadable))
+                finally:
+                    await store.close()
+            return done
+
+        results = asyncio.run(go())
+    for kind, resealed, unreadable in results:
+        print(f"{kind} templates: {resealed} sealed again, {unreadable} open with no key")
+    if any(unreadable for _, _, unreadable in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def keygen() -> None:
     """Print a new Ed25519 signing key (DICHTE_SIGNING_KEY), its public key, and a new
     face-template key (DICHTE_TEMPLATE_KEY)."""

@@ -9,10 +9,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from dichte.domain.settings import Settings
+from dichte.domain.tokens import VerifyingKeys
 
 
 def encode_private_key(key: Ed25519PrivateKey) -> str:
@@ -28,6 +29,16 @@ def decode_private_key(text: str) -> Ed25519PrivateKey:
     if len(raw) != 32:
         raise ValueError("the signing key must be 32 bytes (Ed25519), base64-encoded")
     return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def decode_public_key(text: str) -> Ed25519PublicKey:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a previous signing key is not base64") from None
+    if len(raw) != 32:
+        raise ValueError("a previous signing key must be an Ed25519 public key: 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def development_key_path(settings: Settings) -> Path:
@@ -60,17 +71,17 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
     )
 
 
+def verifying_keys(signing_key: Ed25519PrivateKey, settings: Settings) -> VerifyingKeys:
+    """The signing key's public key, then DICHTE_PREVIOUS_SIGNING_KEYS' (a rotation)."""
+    previous = [k for k in settings.previous_signing_keys.split(",") if k.strip()]
+    return VerifyingKeys(signing_key.public_key(), [decode_public_key(k) for k in previous])
+
+
 def new_template_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def load_template_key(settings: Settings) -> bytes:
-    """The AES-256-GCM key that seals face templates at rest."""
-    text = (
-        settings.template_key.get_secret_value()
-        if settings.template_key is not None
-        else _development_secret(settings.data_dir / "keys" / "template.key", new_template_key)
-    )
+def _template_key(text: str) -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -78,3 +89,16 @@ def load_template_key(settings: Settings) -> bytes:
     if len(raw) != 32:
         raise ValueError("the template key must be 32 bytes (AES-256), base64-encoded")
     return raw
+
+
+def load_template_keys(settings: Settings) -> tuple[bytes, ...]:
+    """The AES-256-GCM key that seals face and iris templates at rest, then
+    DICHTE_PREVIOUS_TEMPLATE_KEYS' (which only open: a rotation under way)."""
+    text = (
+        settings.template_key.get_secret_value()
+        if settings.template_key is not None
+        else _development_secret(settings.data_dir / "keys" / "template.key", new_template_key)
+    )
+    previous = settings.previous_template_keys
+    earlier = [k for k in (previous.get_secret_value() if previous else "").split(",")]
+    return (_template_key(text), *(_template_key(k) for k in earlier if k.strip()))

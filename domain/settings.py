@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = Field(
         None, description="Ed25519 private key, 32 bytes base64; required in production"
     )
+    previous_signing_keys: str = Field(
+        "",
+        description="Public keys (32 bytes base64, comma-separated) of earlier signing "
+        "keys: what they signed (QR codes, venue codes, staff tokens) is still accepted "
+        "while a rotation is under way; everything new is signed with the current key",
+    )
     qr_token_ttl_hours: int = Field(
         14 * 24, gt=0, description="How long a declaration's QR code stays valid"
     )
@@ -192,6 +198,12 @@ class Settings(BaseSettings):
         None,
         description="AES-256 key (32 bytes, base64) sealing stored face and iris templates; "
         "generated into the data dir in development (`dichte keygen` prints one)",
+    )
+    previous_template_keys: SecretStr | None = Field(
+        None,
+        description="Earlier template keys (32 bytes base64, comma-separated): templates "
+        "sealed with them still open while a rotation is under way; `dichte reseal` "
+        "seals them again with the current key",
     )
     biometric_retention_days: int = Field(
         21, ge=1, le=365, description="Face and iris templates expire this long after enrolment"
@@ -343,7 +355,7 @@ class Settings(BaseSettings):
         values = self.model_dump(mode="json")
         if self.signing_key is not None:
             values["signing_key"] = self.signing_key.get_secret_value()
-        for name in ("template_key", "ioc_secret", "ioc_pseudonym_key"):
+        for name in ("template_key", "previous_template_keys", "ioc_secret", "ioc_pseudonym_key"):
             secret = getattr(self, name)
             if secret is not None:
                 values[name] = secret.get_secret_value()

@@ -17,9 +17,11 @@ import hashlib
 import hmac
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -50,14 +52,37 @@ def _malformed(what: str, field: str = "token") -> DomainError:
     return DomainError.of(field, "token_malformed", what=what)
 
 
+class Verifier(Protocol):
+    """What checks a signature: one public key, or `VerifyingKeys`."""
+
+    def verify(self, signature: bytes, data: bytes) -> None: ...
+
+
+class VerifyingKeys:
+    """The current signing key's public key, then those of earlier signing keys still
+    accepted while a rotation is under way: what was signed with any of them verifies,
+    and new signatures come from the current key alone."""
+
+    def __init__(self, current: Ed25519PublicKey, previous: Sequence[Ed25519PublicKey] = ()):
+        self.current = current
+        self.previous = tuple(previous)
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        for key in (self.current, *self.previous):
+            try:
+                key.verify(signature, data)
+                return
+            except InvalidSignature:
+                continue
+        raise InvalidSignature
+
+
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _verify(
-    public_key: Ed25519PublicKey, signature: bytes, message: bytes, field: str = "token"
-) -> None:
+def _verify(public_key: Verifier, signature: bytes, message: bytes, field: str = "token") -> None:
     try:
         public_key.verify(signature, message)
     except InvalidSignature:
@@ -70,7 +95,7 @@ def signed_blob(key: Ed25519PrivateKey, prefix: str, context: bytes, payload: by
 
 
 def verified_blob(
-    public_key: Ed25519PublicKey,
+    public_key: Verifier,
     prefix: str,
     context: bytes,
     size: int,
@@ -130,7 +155,7 @@ def sign_qr(key: Ed25519PrivateKey, claims: QrClaims) -> str:
 
 
 def verify_qr(
-    public_key: Ed25519PublicKey, token: str, now: datetime | None = None, field: str = "token"
+    public_key: Verifier, token: str, now: datetime | None = None, field: str = "token"
 ) -> QrClaims:
     """Offline verification: needs only the public key. Raises DomainError saying why."""
     payload = verified_blob(public_key, QR_PREFIX, _QR_CONTEXT, _QR_LAYOUT.size, token, field)
@@ -177,9 +202,7 @@ def sign_staff(key: Ed25519PrivateKey, claims: StaffClaims) -> str:
     return f"{STAFF_PREFIX}{_b64e(body)}.{_b64e(key.sign(_STAFF_CONTEXT + body))}"
 
 
-def verify_staff(
-    public_key: Ed25519PublicKey, token: str, now: datetime | None = None
-) -> StaffClaims:
+def verify_staff(public_key: Verifier, token: str, now: datetime | None = None) -> StaffClaims:
     if not token.startswith(STAFF_PREFIX) or token.count(".") != 2:
         raise _malformed(f"expected {STAFF_PREFIX}<claims>.<signature>")
     body_text, sig_text = token[len(STAFF_PREFIX) :].split(".")

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dichte.domain import admin_units
 from dichte.domain.errors import FieldError
 from dichte.domain.identity import check_phone, normalize_phone
-from dichte.domain.tokens import signed_blob, verified_blob
+from dichte.domain.tokens import Verifier, signed_blob, verified_blob
 
 VENUE_PREFIX = "DTV1."
 _VENUE_CONTEXT = b"dichte/venue/v1:"
@@ -118,7 +118,7 @@ def checkin_url(base_url: str, code: str) -> str:
     return f"{base_url}/c/{code}"
 
 
-def verify_venue_code(public_key: Ed25519PublicKey, code: str) -> str:
+def verify_venue_code(public_key: Verifier, code: str) -> str:
     """The venue id a poster's code names, or DomainError (field venue_code) saying why.
     Takes the bare code or the check-in link that carries it."""
     code = code.strip()

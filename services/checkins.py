@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel
 
 from dichte.domain.checkins import BACKDATE_LIMIT, CheckinCreate, check_scan, scan_time
@@ -51,10 +50,10 @@ def _at(ts: int) -> datetime:
 
 
 class CheckinService:
-    def __init__(self, store: EpiStore, venues: VenueService, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, store: EpiStore, venues: VenueService) -> None:
         self._store = store
         self._venues = venues
-        self._public = public_key
+        self._public = venues.verifying_keys  # the same keys sign QR and venue codes
 
     async def _who(self, body: CheckinCreate, staff: StaffClaims | None) -> str:
         """The person id (document hash) the scan is for."""

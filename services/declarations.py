@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,7 @@ from dichte.domain.records import DeclarationRecord, Stored, Write, can_read
 from dichte.domain.tokens import (
     QrClaims,
     StaffClaims,
+    VerifyingKeys,
     public_key_bytes,
     receipt_digest,
     receipt_key,
@@ -73,8 +74,17 @@ class QrVerification(BaseModel):
 
 class PublicKey(BaseModel):
     algorithm: str
-    raw_base64: str
+    raw_base64: str = Field(description="The key everything is signed with now")
     pem: str
+    previous_raw_base64: list[str] = Field(
+        default_factory=list,
+        description="Earlier signing keys still accepted while a rotation is under way: "
+        "an offline verifier accepts what any of these signed",
+    )
+
+
+def _raw_base64(key: Ed25519PublicKey) -> str:
+    return base64.b64encode(public_key_bytes(key)).decode()
 
 
 class DeclarationService:
@@ -86,13 +96,16 @@ class DeclarationService:
         on_outcome: Callable[[str, int | None], None] = lambda outcome, province: None,
         jurisdictions: Jurisdictions | None = None,
         checkpoint_commune: Callable[[str], Awaitable[int | None]] | None = None,
+        verifying_keys: VerifyingKeys | None = None,
     ) -> None:
+        """`verifying_keys`: what QR codes are checked against (the signing key's public
+        key, then earlier keys' during a rotation); by default the signing key's alone."""
         self._jurisdictions = jurisdictions or Jurisdictions()
         self._checkpoint_commune = checkpoint_commune
         self._gateway = gateway
         self._key = signing_key
         self._receipt_key = receipt_key(signing_key)
-        self._public = signing_key.public_key()
+        self._public = verifying_keys or VerifyingKeys(signing_key.public_key())
         self._qr_ttl = qr_ttl
         # (created | replayed | rejected | failed, the residence province of a stored one)
         self._on_outcome = on_outcome
@@ -151,7 +164,11 @@ class DeclarationService:
             record = DeclarationRecord.model_validate_json(stored.record_json)
             # The same key gives the first record's secret back; a body resubmitted
             # without a key could come from anyone who knows its content: no secret.
+            # Nor after a signing-key rotation (the secret derives from the key): one
+            # that does not match the first record's would only be refused later.
             secret = receipt_secret(self._receipt_key, record.id, key) if idempotency_header else ""
+            if secret and not receipt_matches(record.receipt_sha256, secret):
+                secret = ""
         province = record.declaration.residence.province_code
         self._on_outcome("created" if stored.created else "replayed", province)
         return SubmitReceipt(**self._receipt(record), receipt_secret=secret or None), stored.created
@@ -181,10 +198,12 @@ class DeclarationService:
         return QrVerification(valid=True, claims=self.verify(token).as_public_dict())
 
     def public_key(self) -> PublicKey:
+        current = self._public.current
         return PublicKey(
             algorithm="Ed25519",
-            raw_base64=base64.b64encode(public_key_bytes(self._public)).decode(),
-            pem=self._public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(),
+            raw_base64=_raw_base64(current),
+            pem=current.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(),
+            previous_raw_base64=[_raw_base64(k) for k in self._public.previous],
         )
 
     async def person_of(

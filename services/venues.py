@@ -13,7 +13,7 @@ from dichte.domain.errors import DomainError, not_found, refuse
 from dichte.domain.events import place_units
 from dichte.domain.jurisdictions import Jurisdictions
 from dichte.domain.records import covers
-from dichte.domain.tokens import StaffClaims
+from dichte.domain.tokens import StaffClaims, VerifyingKeys
 from dichte.domain.venues import (
     VENUE_TYPE_VI,
     Venue,
@@ -56,8 +56,11 @@ class VenueService:
         base_url: str,
         registrations_per_hour: int,
         jurisdictions: Jurisdictions | None = None,
+        verifying_keys: VerifyingKeys | None = None,
     ) -> None:
         self._jurisdictions = jurisdictions or Jurisdictions()
+        # Venue codes on posters printed before a key rotation stay valid with these.
+        self.verifying_keys = verifying_keys or VerifyingKeys(signing_key.public_key())
         self._store = store
         self._key = signing_key
         self._base_url = base_url
@@ -95,9 +98,7 @@ class VenueService:
 
     async def of_code(self, code: str) -> Venue:
         """The venue a poster's code (or check-in link) names; refused if withdrawn."""
-        venue = await self.venue(
-            verify_venue_code(self._key.public_key(), code), field="venue_code"
-        )
+        venue = await self.venue(verify_venue_code(self.verifying_keys, code), field="venue_code")
         if not venue.active:
             raise DomainError.of("venue_code", "venue_inactive")
         return venue

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dichte.domain.events import Minimisation
 from dichte.domain.jurisdictions import Jurisdictions
-from dichte.domain.keys import load_signing_key
+from dichte.domain.keys import load_signing_key, verifying_keys
 from dichte.domain.reports import Population
 from dichte.domain.settings import Settings
 from dichte.domain.tokens import derived_key
@@ -59,6 +59,7 @@ def declaration_service(
         on_outcome=metrics.declaration if metrics else lambda outcome, province: None,
         jurisdictions=jurisdictions(settings),
         checkpoint_commune=CheckpointCommunes(CheckpointStore.of(settings)),
+        verifying_keys=verifying_keys(signing_key, settings),
     )
 
 

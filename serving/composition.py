@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dichte.api.deps import Services
 from dichte.api.metrics import ApiMetrics, NoMetrics
+from dichte.domain.keys import verifying_keys
 from dichte.domain.settings import Settings
 from dichte.services.cases import CaseService
 from dichte.services.checkins import CheckinService
@@ -64,11 +65,12 @@ def build_services(
         settings.base_url(),
         settings.venue_registrations_per_hour,
         units,
+        verifying_keys=verifying_keys(signing_key, settings),
     )
     return Services(
         declarations=declarations_service,
         venues=venue_service,
-        checkins=CheckinService(epi_store, venue_service, signing_key.public_key()),
+        checkins=CheckinService(epi_store, venue_service),
         cases=CaseService(
             epi_store,
             declarations_service,
@@ -100,7 +102,7 @@ def build_services(
             if inference is not None and gallery is not None
             else None
         ),
-        public_key=signing_key.public_key(),
+        public_key=venue_service.verifying_keys,
         replays=ReplayStore.of(settings),
         metrics=metrics,
         trust_forwarded_for=settings.trust_forwarded_for,

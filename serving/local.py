@@ -78,12 +78,13 @@ class LocalGallery:
     @classmethod
     async def of(cls, settings: Settings) -> LocalGallery:
         """The gallery of the configured Redis, its sealed templates read in."""
-        from dichte.domain.keys import load_template_key
+        from dichte.domain.keys import load_template_keys
         from dichte.services.gallery import Gallery
         from dichte.store.gallery import TemplateStore
 
+        key, *previous = load_template_keys(settings)
         templates = TemplateStore(
-            settings.redis_url or "", settings.redis_key_prefix, load_template_key(settings)
+            settings.redis_url or "", settings.redis_key_prefix, key, previous
         )
         gallery = Gallery(templates, settings.biometric_retention_days * 86_400)
         await gallery.load()

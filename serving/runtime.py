@@ -13,7 +13,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 
-from dichte.domain.keys import load_signing_key
+from dichte.domain.keys import load_signing_key, load_template_keys, verifying_keys
 from dichte.domain.settings import Settings
 from dichte.services.checkpoints import seed_checkpoints
 from dichte.serving.embedded_redis import EmbeddedRedis, free_port
@@ -68,7 +68,10 @@ def running(
             stack.callback(redis.stop)
             redis.supervise()  # a crashed server comes back on the same file and socket
         settings = with_actor_shares(settings)  # from the same file as the deployments'
-        load_signing_key(settings)  # create the development key once, before any replica
+        # The development keys created once, before any replica; a malformed key stops
+        # the start here, not in a replica.
+        verifying_keys(load_signing_key(settings), settings)
+        load_template_keys(settings)
         asyncio.run(seed_checkpoints(settings))  # before the API answers: it serves them
         if settings.fast_ingress:
             _enable_fast_ingress(settings)

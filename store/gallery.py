@@ -4,7 +4,7 @@ data) and expiring with the biometric retention. Only sealed bytes reach Redis."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar, cast
 
 from dichte.domain.templates import (
@@ -20,16 +20,28 @@ from dichte.store.connection import connect
 from dichte.store.keys import Keys
 
 LOAD_BATCH = 1000  # templates read per MGET when a shard loads
+# The blob replaced only if it is still the one read (not forgotten, not enrolled again).
+_REPLACE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
 T = TypeVar("T", Template, IrisTemplate)
 
 
 class _SealedTemplates(Generic[T]):
     """Templates under `<prefix>:<kind>:<entry>`; an entry is what a template is bound to."""
 
-    def __init__(self, redis_url: str, key_prefix: str, key: bytes) -> None:
+    def __init__(
+        self, redis_url: str, key_prefix: str, key: bytes, previous: Sequence[bytes] = ()
+    ) -> None:
+        """`key` seals; it and the `previous` keys (a rotation under way) open."""
         self._redis = connect(redis_url, decode=False)
         self._keys = Keys(key_prefix)
         self._key = key
+        self._opening_keys = (key, *previous)
         self.unreadable = 0  # sealed blobs that did not open (wrong key, tampering)
 
     def _redis_key(self, entry: str) -> str:
@@ -44,8 +56,16 @@ class _SealedTemplates(Generic[T]):
     def _seal(self, t: T) -> bytes:
         raise NotImplementedError
 
-    def _open_blob(self, entry: str, blob: bytes) -> T:
+    def _open_with(self, key: bytes, entry: str, blob: bytes) -> T:
         raise NotImplementedError
+
+    def _open_blob(self, entry: str, blob: bytes) -> T:
+        for key in self._opening_keys:
+            try:
+                return self._open_with(key, entry, blob)
+            except ValueError:
+                continue
+        raise ValueError("template does not open with any template key")
 
     async def save(self, t: T) -> None:
         await self._redis.set(self._redis_key(self._entry(t)), self._seal(t), exat=t.expires_at)
@@ -85,6 +105,33 @@ class _SealedTemplates(Generic[T]):
                 self.unreadable += 1
         return opened
 
+    async def reseal(self) -> int:
+        """Every template that opens only with a previous key sealed again with the
+        current one (its expiry kept): once done, the previous keys are not needed.
+        A template forgotten or enrolled again meanwhile is left as it now is. Returns
+        how many were sealed again."""
+        prefix, resealed = self._redis_key(""), 0
+        async for raw_key in self._redis.scan_iter(self._pattern(), count=LOAD_BATCH):
+            entry = raw_key.decode()[len(prefix) :]
+            blob = await self._redis.get(raw_key)
+            if blob is None:
+                continue
+            try:
+                self._open_with(self._key, entry, blob)
+                continue  # already under the current key
+            except ValueError:
+                pass
+            try:
+                template = self._open_blob(entry, blob)
+            except ValueError:
+                self.unreadable += 1
+                continue
+            replaced = await self._redis.eval(
+                _REPLACE_IF_UNCHANGED, 1, raw_key, blob, self._seal(template)
+            )
+            resealed += int(replaced or 0)
+        return resealed
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -104,8 +151,8 @@ class TemplateStore(_SealedTemplates[Template]):
     def _seal(self, t: Template) -> bytes:
         return seal(self._key, t)
 
-    def _open_blob(self, entry: str, blob: bytes) -> Template:
-        return open_sealed(self._key, entry, blob)
+    def _open_with(self, key: bytes, entry: str, blob: bytes) -> Template:
+        return open_sealed(key, entry, blob)
 
 
 class IrisTemplateStore(_SealedTemplates[IrisTemplate]):
@@ -126,5 +173,5 @@ class IrisTemplateStore(_SealedTemplates[IrisTemplate]):
     def _seal(self, t: IrisTemplate) -> bytes:
         return seal_iris(self._key, t)
 
-    def _open_blob(self, entry: str, blob: bytes) -> IrisTemplate:
-        return open_iris(self._key, entry, blob)
+    def _open_with(self, key: bytes, entry: str, blob: bytes) -> IrisTemplate:
+        return open_iris(key, entry, blob)

@@ -14,7 +14,7 @@ from dichte.domain.identity import DocumentType, document_hash
 from dichte.domain.keys import (
     encode_private_key,
     load_signing_key,
-    load_template_key,
+    load_template_keys,
     new_template_key,
 )
 from dichte.domain.settings import Settings
@@ -126,7 +126,7 @@ def test_production_refuses_missing_or_documented_secrets() -> None:
         template_key=template,
     )
     assert public_key_bytes(load_signing_key(ok)) == public_key_bytes(KEY)
-    assert load_template_key(ok) == base64.b64decode(template)
+    assert load_template_keys(ok) == (base64.b64decode(template),)
 
 
 def test_settings_refuse_unknown_fields() -> None:
@@ -139,6 +139,6 @@ def test_development_key_is_generated_once_and_kept(tmp_path) -> None:  # type: 
     first = public_key_bytes(load_signing_key(s))
     assert public_key_bytes(load_signing_key(s)) == first
     assert (tmp_path / "keys" / "signing.key").stat().st_mode & 0o077 == 0
-    template = load_template_key(s)
-    assert len(template) == 32 and load_template_key(s) == template
+    (template,) = load_template_keys(s)
+    assert len(template) == 32 and load_template_keys(s) == (template,)
     assert (tmp_path / "keys" / "template.key").stat().st_mode & 0o077 == 0
