@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -201,3 +202,66 @@ def test_actor_shares_come_from_the_serve_config_under_the_settings_own() -> Non
     }
     assert actor_resources(workers, "GalleryShard") == {"num_cpus": 0.5, "num_gpus": 0}
     assert actor_resources(workers, "IOCForwarder") == {}
+
+
+# Grafana's own published types for a dashboard (the JSON a Grafana imports), checked
+# with TypeScript: no Grafana server can be run here, its schema can.
+GRAFANA_SCHEMA = ("@grafana/schema@13.2.3", "typescript@7.0.2")
+
+
+def _grafana_schema_checker() -> Path:
+    """The npm packages, installed once under .venv (a few seconds, 33 MB)."""
+    folder = ROOT / ".venv" / "grafana-schema"
+    if (folder / "node_modules" / ".bin" / "tsc").exists():
+        return folder
+    npm = shutil.which("npm")
+    if npm is None:
+        missing("npm is not installed: Grafana's dashboard schema cannot be checked")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", *GRAFANA_SCHEMA],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return folder
+
+
+def _dashboard_type_errors(dashboard: str, folder: Path) -> str:
+    # The JSON written inline (not imported), so its strings keep their literal types.
+    check = folder / "dashboard.ts"
+    check.write_text(
+        "import type { Dashboard } from '@grafana/schema';\n"
+        f"export const dashboard: Dashboard = {dashboard};\n"
+    )
+    (folder / "tsconfig.json").write_text(
+        json.dumps(
+            {
+                "compilerOptions": {
+                    "strict": True,
+                    "module": "nodenext",
+                    "moduleResolution": "nodenext",
+                    "noEmit": True,
+                    "skipLibCheck": True,
+                },
+                "files": ["dashboard.ts"],
+            }
+        )
+    )
+    done = subprocess.run(
+        [str(folder / "node_modules" / ".bin" / "tsc"), "-p", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.stdout + done.stderr if done.returncode else ""
+
+
+def test_the_grafana_dashboard_is_what_grafanas_schema_describes() -> None:
+    folder = _grafana_schema_checker()
+    shipped = (ROOT / "cluster" / "grafana" / "dichte.json").read_text()
+    assert _dashboard_type_errors(shipped, folder) == ""
+    # The check can fail: a panel whose gridPos is a string is refused.
+    broken = json.loads(shipped)
+    broken["panels"][0]["gridPos"] = "top left"
+    assert "GridPos" in _dashboard_type_errors(json.dumps(broken), folder)
