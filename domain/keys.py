@@ -21,23 +21,23 @@ def encode_private_key(key: Ed25519PrivateKey) -> str:
     return base64.b64encode(raw).decode()
 
 
-def decode_private_key(text: str) -> Ed25519PrivateKey:
+def _key_bytes(text: str, what: str) -> bytes:
+    """32 bytes, base64-encoded: every key here is that long."""
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the signing key is not base64") from None
+        raise ValueError(f"{what} is not base64") from None
     if len(raw) != 32:
-        raise ValueError("the signing key must be 32 bytes (Ed25519), base64-encoded")
-    return Ed25519PrivateKey.from_private_bytes(raw)
+        raise ValueError(f"{what} must be 32 bytes, base64-encoded")
+    return raw
+
+
+def decode_private_key(text: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(_key_bytes(text, "the signing key (Ed25519)"))
 
 
 def decode_public_key(text: str) -> Ed25519PublicKey:
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("a previous signing key is not base64") from None
-    if len(raw) != 32:
-        raise ValueError("a previous signing key must be an Ed25519 public key: 32 bytes")
+    raw = _key_bytes(text, "a previous signing key (an Ed25519 public key)")
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
@@ -81,16 +81,6 @@ def new_template_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def _template_key(text: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("the template key is not base64") from None
-    if len(raw) != 32:
-        raise ValueError("the template key must be 32 bytes (AES-256), base64-encoded")
-    return raw
-
-
 def load_template_keys(settings: Settings) -> tuple[bytes, ...]:
     """The AES-256-GCM key that seals face and iris templates at rest, then
     DICHTE_PREVIOUS_TEMPLATE_KEYS' (which only open: a rotation under way)."""
@@ -101,4 +91,5 @@ def load_template_keys(settings: Settings) -> tuple[bytes, ...]:
     )
     previous = settings.previous_template_keys
     earlier = [k for k in (previous.get_secret_value() if previous else "").split(",")]
-    return (_template_key(text), *(_template_key(k) for k in earlier if k.strip()))
+    what = "a template key (AES-256)"
+    return (_key_bytes(text, what), *(_key_bytes(k, what) for k in earlier if k.strip()))
