@@ -264,18 +264,18 @@ def _serve(cluster: LocalCluster, *args: str) -> str:
 
 
 def _ingress_replicas(cluster: LocalCluster) -> int:
-    """The API deployment's running replicas once it is healthy (what `serve status`
-    shows, from the same endpoint), else -1. The other deployments are not waited for:
+    """The API deployment's running replicas once it is healthy, as `serve status`
+    shows them (it brings the cluster's token: Ray turns token authentication on once
+    a token exists on the machine), else -1. The other deployments are not waited for:
     under the cameras' load they may be scaling themselves."""
     try:
-        details = httpx.get(f"{cluster.dashboard}/api/serve/applications/", timeout=10).json()
-        app = details["applications"]["dichte"]
-    except (httpx.HTTPError, ValueError, KeyError):  # the dashboard busy with the deploy
+        status = yaml.safe_load(_serve(cluster, "status"))
+        ingress = status["applications"]["dichte"]["deployments"]["DeclarationIngress"]
+    except (AssertionError, KeyError, TypeError):  # busy with the deploy, or being built
         return -1
-    ingress = app["deployments"].get("DeclarationIngress")  # none while it is built
-    if not ingress or ingress["status"] != "HEALTHY":
+    if ingress["status"] != "HEALTHY" or set(ingress["replica_states"]) != {"RUNNING"}:
         return -1
-    return sum(r["state"] == "RUNNING" for r in ingress["replicas"])
+    return int(ingress["replica_states"]["RUNNING"])
 
 
 def test_serve_deploy_scales_the_api_up_and_down_under_load(
