@@ -41,7 +41,8 @@ _WHY = {
     413: "Body or file over the limit",
     422: "Invalid input: every problem at once, with the field's path",
     429: "Too many requests from this address",
-    503: "Storage or inference unavailable, or at capacity: retry",
+    503: "Storage or inference unavailable, or at capacity: retry. `interrupted`: a write "
+    "sent again whose first attempt never answered: check what is stored, then retry",
 }
 
 
