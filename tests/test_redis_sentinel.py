@@ -158,3 +158,22 @@ def redis_health(base: str) -> str:
         return str(httpx.get(f"{base}/healthz", timeout=5).json()["status"])
     except (httpx.HTTPError, ValueError):
         return "unreachable"
+
+
+def test_the_startup_listing_does_not_stop_a_running_system_when_the_store_is_away(
+    tmp_path: Path,
+) -> None:
+    # `dichte run` lists the lane views once it serves; in a full test run the primary
+    # was once killed just then, and the listing's error stopped the whole system.
+    from dichte.cli.main import lane_pages
+    from dichte.domain.settings import Settings
+    from tests.live import free_port
+
+    away = free_port()  # nobody listens: the store is away
+    for url in (
+        f"redis://127.0.0.1:{away}/0",
+        f"redis+sentinel://127.0.0.1:{away}/dichte",  # no Sentinel answers either
+    ):
+        settings = Settings(redis_url=url, data_dir=tmp_path)
+        (line,) = lane_pages(settings, "http://127.0.0.1:8000")
+        assert "not listed" in line
