@@ -4,7 +4,7 @@ data) and expiring with the biometric retention. Only sealed bytes reach Redis."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Generic, TypeVar, cast
 
 from dichte.domain.templates import (
@@ -74,62 +74,63 @@ class _SealedTemplates(Generic[T]):
         return int(await self._redis.delete(*map(self._redis_key, entries))) if entries else 0
 
     async def load(self, owns: Callable[[str], bool] = lambda person_id: True) -> list[T]:
-        """Every template whose person `owns` accepts, read in batches (SCAN, then one
-        MGET a batch)."""
-        prefix = self._redis_key("")
+        """Every template whose person `owns` accepts."""
         found: list[T] = []
+        async for batch in self._sealed(owns):
+            for entry, blob in batch:
+                try:
+                    found.append(self._open_blob(entry, blob))
+                except ValueError:
+                    self.unreadable += 1
+        return found
+
+    def _person(self, entry: str) -> str:
+        return entry
+
+    async def _sealed(
+        self, owns: Callable[[str], bool] = lambda person_id: True
+    ) -> AsyncIterator[list[tuple[str, bytes]]]:
+        """(entry, sealed blob) of every template whose person `owns` accepts, read in
+        batches: SCAN, then one MGET a batch."""
+        prefix = self._redis_key("")
         batch: list[str] = []
         async for raw_key in self._redis.scan_iter(self._pattern(), count=LOAD_BATCH):
             entry = raw_key.decode()[len(prefix) :]
             if owns(self._person(entry)):
                 batch.append(entry)
             if len(batch) >= LOAD_BATCH:
-                found += await self._open(batch)
+                yield await self._read(batch)
                 batch = []
         if batch:
-            found += await self._open(batch)
-        return found
+            yield await self._read(batch)
 
-    def _person(self, entry: str) -> str:
-        return entry
-
-    async def _open(self, entries: list[str]) -> list[T]:
+    async def _read(self, entries: list[str]) -> list[tuple[str, bytes]]:
         blobs = await self._redis.mget([self._redis_key(e) for e in entries])
-        opened = []
-        for entry, blob in zip(entries, blobs, strict=True):
-            if blob is None:  # expired between SCAN and MGET
-                continue
-            try:
-                opened.append(self._open_blob(entry, cast(bytes, blob)))
-            except ValueError:
-                self.unreadable += 1
-        return opened
+        # None: expired between SCAN and MGET
+        return [(e, cast(bytes, b)) for e, b in zip(entries, blobs, strict=True) if b is not None]
 
     async def reseal(self) -> int:
         """Every template that opens only with a previous key sealed again with the
         current one (its expiry kept): once done, the previous keys are not needed.
         A template forgotten or enrolled again meanwhile is left as it now is. Returns
         how many were sealed again."""
-        prefix, resealed = self._redis_key(""), 0
-        async for raw_key in self._redis.scan_iter(self._pattern(), count=LOAD_BATCH):
-            entry = raw_key.decode()[len(prefix) :]
-            blob = await self._redis.get(raw_key)
-            if blob is None:
-                continue
-            try:
-                self._open_with(self._key, entry, blob)
-                continue  # already under the current key
-            except ValueError:
-                pass
-            try:
-                template = self._open_blob(entry, blob)
-            except ValueError:
-                self.unreadable += 1
-                continue
-            replaced = await self._redis.eval(
-                _REPLACE_IF_UNCHANGED, 1, raw_key, blob, self._seal(template)
-            )
-            resealed += int(replaced or 0)
+        resealed = 0
+        async for batch in self._sealed():
+            for entry, blob in batch:
+                try:
+                    self._open_with(self._key, entry, blob)
+                    continue  # already under the current key
+                except ValueError:
+                    pass
+                try:
+                    template = self._open_blob(entry, blob)
+                except ValueError:
+                    self.unreadable += 1
+                    continue
+                replaced = await self._redis.eval(
+                    _REPLACE_IF_UNCHANGED, 1, self._redis_key(entry), blob, self._seal(template)
+                )
+                resealed += int(replaced or 0)
         return resealed
 
     async def close(self) -> None:
