@@ -12,7 +12,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,15 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dichte.serving.embedded_redis import EmbeddedRedis  # noqa: E402
+from dichte.serving.ports import free_port  # noqa: E402
 from dichte.store.keys import Keys  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ms(value: str) -> float:

@@ -19,13 +19,14 @@ import ctypes
 import logging
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import redis
+
+from dichte.serving.ports import free_port
 
 _PR_SET_PDEATHSIG = 1
 _MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
@@ -43,14 +44,6 @@ def _die_with_parent() -> None:
     # If the launcher is killed outright, the kernel stops Redis too (Linux only).
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    """A TCP port on loopback nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def running_url(data_dir: Path) -> str | None:

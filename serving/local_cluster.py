@@ -17,7 +17,7 @@ from typing import Any
 from ray._common.utils import get_ray_address_file
 from ray.cluster_utils import Cluster
 
-from dichte.serving.embedded_redis import free_port
+from dichte.serving.ports import free_port
 from dichte.serving.runtime import FAST_INGRESS_ENV, haproxy_ports
 
 SD_FILE = "prom_metrics_service_discovery.json"  # written by the head's dashboard

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dichte.domain.keys import load_signing_key, load_template_keys, verifying_keys
 from dichte.domain.settings import Settings
 from dichte.services.checkpoints import seed_checkpoints
-from dichte.serving.embedded_redis import EmbeddedRedis, free_port
+from dichte.serving.embedded_redis import EmbeddedRedis
+from dichte.serving.ports import free_port
 from dichte.serving.serve_config import APP_NAME, deployment_options, with_actor_shares
 
 # Serve's HAProxy ingress. Read by Serve's controller and proxies from the environment

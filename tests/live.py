@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from dichte.serving.embedded_redis import free_port
+from dichte.serving.ports import free_port
 from tests.factories import distinct_declaration
 
 ROOT = Path(__file__).resolve().parents[1]

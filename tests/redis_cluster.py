@@ -4,7 +4,6 @@ split between them, joined with CLUSTER MEET."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import redis
 
 from dichte.serving.embedded_redis import redis_server_binary
+from dichte.serving.ports import free_port
 from dichte.store.connection import connect_sync
 
 SLOTS = 16_384
@@ -21,19 +21,7 @@ SLOTS = 16_384
 
 def _free_ports(n: int) -> list[int]:
     """Ports whose cluster bus port (+10000) is free too."""
-    ports: list[int] = []
-    while len(ports) < n:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port + 10_000 < 65_536:
-            try:
-                with socket.socket() as bus:
-                    bus.bind(("127.0.0.1", port + 10_000))
-            except OSError:
-                continue
-            ports.append(port)
-    return ports
+    return [free_port(also_free=10_000) for _ in range(n)]
 
 
 def _wait(check: object, what: str, timeout: float = 20.0) -> None:

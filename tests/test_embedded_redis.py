@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -124,3 +125,20 @@ def test_a_copy_of_the_append_only_file_restores_the_store_elsewhere(tmp_path: P
         client = redis.Redis.from_url(restored.url)
         assert [int(client.get(f"k{i}")) for i in range(100)] == list(range(100))
         assert client.get("after-the-rewrite") == b"kept"
+
+
+def test_ports_for_later_servers_are_outside_the_range_outgoing_connections_use() -> None:
+    """A port chosen now and bound seconds later (HAProxy's stats, a test's HTTP port)
+    must not be one the kernel may hand an outgoing connection meanwhile."""
+    from dichte.serving.ports import free_port
+
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(40)]
+    assert len(set(ports)) == len(ports)
+    for port in ports:
+        assert not low <= port <= high
+        with socket.socket() as s:  # and nobody holds it
+            s.bind(("0.0.0.0", port))
+    bus = free_port(also_free=10_000)  # a Redis Cluster node's bus port is free too
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", bus + 10_000))
