@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 _RAY_WORKER_PORTS_END = 19_999  # Ray's default max_worker_port
@@ -45,15 +46,16 @@ def _kernel_port() -> int:
         return port
 
 
-def free_port(*, also_free: int | None = None) -> int:
+def free_port(*, also_free: int | None = None, avoid: Collection[int] = ()) -> int:
     """A TCP port nobody listens on now, outside the kernel's ephemeral range, and not
-    one this process handed out before. `also_free`: an offset whose port must be free
-    too (a Redis Cluster node's bus port is its port + 10000)."""
+    one this process handed out before nor in `avoid` (ports chosen elsewhere and not
+    bound yet). `also_free`: an offset whose port must be free too (a Redis Cluster
+    node's bus port is its port + 10000)."""
     low, high = _RAY_WORKER_PORTS_END + 1, _ephemeral_range()[0] - 1
     with _lock:
         for _ in range(200) if high - low > 1_000 else ():
             port = random.randint(low, high)
-            if port in _handed_out or not _bindable(port):
+            if port in _handed_out or port in avoid or not _bindable(port):
                 continue
             if also_free is not None and not _bindable(port + also_free):
                 continue

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from dichte.domain.keys import load_signing_key, load_template_keys, verifying_keys
 from dichte.domain.settings import Settings
@@ -33,22 +33,28 @@ FAST_INGRESS_ENV = {
 }
 
 
-def haproxy_ports() -> dict[str, str]:
+def haproxy_ports(avoid: Collection[int] = ()) -> dict[str, str]:
     """Free ports for what Serve's HAProxy opens besides the HTTP port: its stats and
     metrics, and the Serve proxy it falls back to while no replica is up. Serve's
     defaults are fixed ports: a second system on the machine would fail to start its
-    HAProxy, or send its first requests to the first system's proxy."""
+    HAProxy, or send its first requests to the first system's proxy. `avoid`: ports
+    configured for something not listening yet (the HTTP port, bound by HAProxy)."""
     return {
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        name: str(free_port(avoid=avoid))
+        for name in (
+            "RAY_SERVE_HAPROXY_METRICS_PORT",
+            "RAY_SERVE_HAPROXY_STATS_PORT",
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+        )
     }
 
 
 def _enable_fast_ingress(settings: Settings) -> None:
     """For the Ray we start ourselves (its processes inherit our environment); an
     operator's cluster nodes have their own."""
-    ours = {} if settings.ray_address else haproxy_ports()
+    ours = (
+        {} if settings.ray_address else haproxy_ports({settings.http_port, settings.metrics_port})
+    )
     for name, value in {**FAST_INGRESS_ENV, **ours}.items():
         os.environ.setdefault(name, value)
 
