@@ -64,5 +64,7 @@ def free_port(*, also_free: int | None = None, avoid: Collection[int] = ()) -> i
         # A machine whose ephemeral range leaves no room: the kernel's choice.
         while True:
             port = _kernel_port()
+            if port in avoid:
+                continue
             if also_free is None or (port + also_free < 65_536 and _bindable(port + also_free)):
                 return port
