@@ -24,12 +24,15 @@ from dichte.serving.serve_config import APP_NAME, deployment_options, with_actor
 # of the node they start on: set before ray.init (or before the nodes start); on a
 # cluster, cluster/ray.env. A request whose replica died before answering (an empty
 # response) is sent again to another replica: api.replay_guard keeps that to once for
-# writes that are not idempotent by themselves.
+# writes that are not idempotent by themselves. A starting proxy gets three ready checks
+# before Serve gives up on it, 5 s each by default: on a busy node its worker can take
+# longer to start, and Serve's start then fails (dichte run exits). 30 s each instead.
 FAST_INGRESS_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
     "RAY_SERVE_HAPROXY_RETRIES": "2",
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
 }
 
 
