@@ -209,14 +209,15 @@ def assert_accessible(page: Any, state: str) -> None:
     )
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """What `check` answers once it is truthy; fails naming `what` after the timeout."""
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.1) -> Any:
+    """What `check` answers once it is truthy, asked every `every_s`; fails naming
+    `what` after the timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
-        time.sleep(0.1)
+        time.sleep(every_s)
     raise AssertionError(f"timed out waiting for {what}")
 
 

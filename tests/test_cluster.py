@@ -78,7 +78,7 @@ def test_actors_and_replicas_spread_over_the_nodes(
         lanes_up = everything["CameraStream"] == 2  # one per lane of the simulated checkpoint
         return nodes if lanes_up and all(everything[a] for a in wanted) else None
 
-    nodes = wait_for(all_up, 120, f"{wanted} alive")
+    nodes = wait_for(all_up, 120, f"{wanted} alive", every_s=1)  # each look connects anew
     assert len(nodes) == 2, nodes
     for counts in nodes.values():  # each node holds part of the application
         assert any(name.startswith("ServeReplica:dichte:") for name in counts), nodes
@@ -263,36 +263,94 @@ def _serve(cluster: LocalCluster, *args: str) -> str:
     return done.stdout
 
 
-def _ingress_replicas(cluster: LocalCluster) -> int:
-    """The API deployment's running replicas once it is healthy, as `serve status`
-    shows them (it brings the cluster's token: Ray turns token authentication on once
-    a token exists on the machine), else -1. The other deployments are not waited for:
-    under the cameras' load they may be scaling themselves."""
-    try:
-        status = yaml.safe_load(_serve(cluster, "status"))
-        ingress = status["applications"]["dichte"]["deployments"]["DeclarationIngress"]
-    except (AssertionError, KeyError, TypeError):  # busy with the deploy, or being built
-        return -1
-    if ingress["status"] != "HEALTHY" or set(ingress["replica_states"]) != {"RUNNING"}:
-        return -1
-    return int(ingress["replica_states"]["RUNNING"])
+class IngressReplicas:
+    """The API deployment's running replicas once the deploy is done (the application
+    running, the API healthy), as `serve status` shows them (it brings the cluster's
+    token: Ray turns token authentication on once a token exists on the machine), else
+    -1. The other deployments may be scaling themselves under the cameras' load, which
+    the application's status allows. What it last saw, and when each state changed,
+    are kept for a failure to show."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.started = time.monotonic()
+        self.last = ""
+        self.changes: list[str] = []
+        self._seen: dict[str, str] = {}
+        self.seen_deploying = False
+
+    def __call__(self) -> int:
+        try:
+            self.last = _serve(self.cluster, "status")
+            app = yaml.safe_load(self.last)["applications"]["dichte"]
+            ingress = app["deployments"]["DeclarationIngress"]
+        except (AssertionError, KeyError, TypeError):  # busy with the deploy, or being built
+            return -1
+        states = {"application": app["status"]} | {
+            name: f"{d['status']} {d['replica_states']}" for name, d in app["deployments"].items()
+        }
+        for name, state in states.items():
+            if self._seen.get(name) != state:
+                self._seen[name] = state
+                self.changes.append(f"{time.monotonic() - self.started:6.1f}s {name}: {state}")
+        self.seen_deploying |= app["status"] == "DEPLOYING"
+        if app["status"] != "RUNNING" or ingress["status"] != "HEALTHY":
+            return -1
+        if set(ingress["replica_states"]) != {"RUNNING"}:
+            return -1
+        return int(ingress["replica_states"]["RUNNING"])
+
+    def explain(self) -> str:
+        ray_status = subprocess.run(
+            [str(Path(sys.executable).parent / "ray"), "status", "--address", self.cluster.address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return "\n".join(
+            (
+                "deployment states as they changed:",
+                *self.changes,
+                "serve status:",
+                self.last,
+                "ray status:",
+                ray_status.stdout + ray_status.stderr,
+            )
+        )
 
 
 def test_serve_deploy_scales_the_api_up_and_down_under_load(
     cluster: LocalCluster, server: LiveServer, tmp_path: Path
 ) -> None:
     with DeclarationLoad(server.base, clients=4) as load:
-        wait_for(lambda: len(load.acknowledged) >= 20, 60, "declarations before scaling")
-        for replicas in (3, 2):
+        wait_for(lambda: len(load.acknowledged) >= 20, 60, "declarations before deploying")
+        # The first deploy takes over the application `dichte run` put up: to Serve its
+        # code is new, so every replica of every deployment is replaced, as in an upgrade
+        # (minutes on a busy 2-core machine: each replica's worker starts anew). The
+        # same code deployed again with another replica count only adds or drains one.
+        for step, replicas in enumerate((2, 3, 2)):
             _serve(cluster, "deploy", str(_serve_config_for(server, replicas, tmp_path)))
-            wait_for(
-                lambda n=replicas: _ingress_replicas(cluster) == n, 300, f"{replicas} API replicas"
-            )
+            running = IngressReplicas(cluster)
+
+            def done(
+                running: IngressReplicas = running, n: int = replicas, first: bool = step == 0
+            ) -> bool:
+                # The replacement keeps the count: it is done once the application,
+                # seen deploying, runs again.
+                return running() == n and (running.seen_deploying or not first)
+
+            try:
+                # Each `serve status` is a Python process busy for a second or two:
+                # asked without pause, it would take a core from the deploy it watches.
+                wait_for(done, 600, f"{replicas} API replicas", every_s=3)
+            except AssertionError as timed_out:
+                raise AssertionError(f"{timed_out}\n{running.explain()}") from None
+            print(f"{replicas} API replicas after:", *running.changes, sep="\n")
             before = len(load.acknowledged)
             wait_for(lambda b=before: len(load.acknowledged) >= b + 20, 60, "declarations after")
-    print(f"scaled 2 -> 3 -> 2 API replicas: {load.nothing_lost_or_hung(server)}")
-    # Keep-alive clients went on through both changes: no connection cut or closed
-    # before an answer, no error.
+    print(f"replaced, then scaled 2 -> 3 -> 2 API replicas: {load.nothing_lost_or_hung(server)}")
+    # Keep-alive clients went on through all three: no connection cut or closed before
+    # an answer, no error.
     assert load.broken == [] and load.resent == []
 
 
@@ -328,7 +386,7 @@ def test_losing_a_worker_node_under_load_loses_nothing_acknowledged(
         return survivor if lost_node not in after and not wanted - survivor else None
 
     try:
-        wait_for(moved, 180, "the lost node's actors on the survivor")
+        wait_for(moved, 180, "the lost node's actors on the survivor", every_s=1)
     except AssertionError as timed_out:
         left = placement(cluster.address)
         raise AssertionError(
