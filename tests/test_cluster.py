@@ -284,7 +284,8 @@ class IngressReplicas:
             self.last = _serve(self.cluster, "status")
             app = yaml.safe_load(self.last)["applications"]["dichte"]
             ingress = app["deployments"]["DeclarationIngress"]
-        except (AssertionError, KeyError, TypeError):  # busy with the deploy, or being built
+        except (AssertionError, KeyError, TypeError, subprocess.TimeoutExpired) as busy:
+            self.last = f"{type(busy).__name__}: {busy}"  # busy with the deploy, or building
             return -1
         states = {"application": app["status"]} | {
             name: f"{d['status']} {d['replica_states']}" for name, d in app["deployments"].items()
